@@ -1,0 +1,516 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * lazymap core: spaces, zap / revoke / restore, secondary-MMU listeners and
+ * launder helpers.
+ *
+ * A space is created by its consumer (lazymap_space_create()) and is
+ * reference counted: the consumer holds one reference, every tracked VMA
+ * another.  A space maps one address_space, its own (an inode of the
+ * lazymap pseudo filesystem) or one the consumer adopts, so taking memory
+ * back from every host process is one unmap_mapping_range().  Secondary
+ * MMUs (guest stage 2) register listeners on page offset ranges and are
+ * invalidated right after the host page tables, under the same gate.
+ */
+#define pr_fmt(fmt) "lazymap: " fmt
+
+#include <linux/fs.h>
+#include <linux/init.h>
+#include <linux/interval_tree.h>
+#include <linux/module.h>
+#include <linux/mount.h>
+#include <linux/pagemap.h>
+#include <linux/pseudo_fs.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+
+#include "lazymap_internal.h"
+
+#define CREATE_TRACE_POINTS
+#include "trace.h"
+
+#define LAZYMAP_MAGIC	0x6c7a6d70	/* "lzmp" */
+
+static struct vfsmount *lazymap_mnt;
+static int lazymap_mnt_count;
+
+static int lazymap_init_fs_context(struct fs_context *fc)
+{
+	return init_pseudo(fc, LAZYMAP_MAGIC) ? 0 : -ENOMEM;
+}
+
+static struct file_system_type lazymap_fs_type = {
+	.name = "lazymap",
+	.owner = THIS_MODULE,
+	.init_fs_context = lazymap_init_fs_context,
+	.kill_sb = kill_anon_super,
+};
+
+static struct inode *lazymap_alloc_inode(void)
+{
+	struct inode *inode;
+	int ret;
+
+	ret = simple_pin_fs(&lazymap_fs_type, &lazymap_mnt, &lazymap_mnt_count);
+	if (ret)
+		return ERR_PTR(ret);
+	inode = alloc_anon_inode(lazymap_mnt->mnt_sb);
+	if (IS_ERR(inode))
+		simple_release_fs(&lazymap_mnt, &lazymap_mnt_count);
+	return inode;
+}
+
+static void lazymap_free_inode(struct inode *inode)
+{
+	iput(inode);
+	simple_release_fs(&lazymap_mnt, &lazymap_mnt_count);
+}
+
+/**
+ * lazymap_space_create() - create a space
+ * @params: see &struct lazymap_space_params
+ *
+ * Return: the space with one reference, or ERR_PTR(-EINVAL) for a missing
+ * name, ops or resolve, an unknown kind, or a size of 0 or not a multiple
+ * of PAGE_SIZE; ERR_PTR(-ENOMEM) or the inode allocation's error.
+ */
+struct lazymap_space *lazymap_space_create(const struct lazymap_space_params *params)
+{
+	struct lazymap_space *space;
+	int i, ret;
+
+	if (!params->name || !params->name[0] || !params->ops ||
+	    !params->ops->resolve || !params->size ||
+	    !PAGE_ALIGNED(params->size) ||
+	    (params->kind != LAZYMAP_KIND_PFN &&
+	     params->kind != LAZYMAP_KIND_PAGE))
+		return ERR_PTR(-EINVAL);
+
+	space = kzalloc(sizeof(*space), GFP_KERNEL_ACCOUNT);
+	if (!space)
+		return ERR_PTR(-ENOMEM);
+	space->name = kstrdup(params->name, GFP_KERNEL_ACCOUNT);
+	if (!space->name) {
+		ret = -ENOMEM;
+		goto err_free_space;
+	}
+	if (params->mapping) {
+		space->mapping = params->mapping;
+	} else {
+		space->inode = lazymap_alloc_inode();
+		if (IS_ERR(space->inode)) {
+			ret = PTR_ERR(space->inode);
+			goto err_free_name;
+		}
+		space->mapping = space->inode->i_mapping;
+	}
+
+	kref_init(&space->ref);
+	space->ops = params->ops;
+	space->kind = params->kind;
+	space->size = params->size;
+	space->noncached = params->pgprot_noncached;
+	space->private = params->private;
+	init_rwsem(&space->own_gate);
+	space->gate = params->gate ?: &space->own_gate;
+	mt_init(&space->revoked);
+	mutex_init(&space->vmas_lock);
+	INIT_LIST_HEAD(&space->vmas);
+	mutex_init(&space->listeners_lock);
+	space->listeners = RB_ROOT_CACHED;
+	for (i = 0; i < LAZYMAP_NR_LEVELS; i++)
+		atomic64_set(&space->faults[i], 0);
+
+	lazymap_debugfs_add(space);
+	return space;
+
+err_free_name:
+	kfree(space->name);
+err_free_space:
+	kfree(space);
+	return ERR_PTR(ret);
+}
+EXPORT_SYMBOL_GPL(lazymap_space_create);
+
+void lazymap_space_get(struct lazymap_space *space)
+{
+	kref_get(&space->ref);
+}
+EXPORT_SYMBOL_GPL(lazymap_space_get);
+
+static void lazymap_space_release(struct kref *ref)
+{
+	struct lazymap_space *space = container_of(ref, struct lazymap_space, ref);
+
+	/* Tracked VMAs and listeners hold or imply references. */
+	WARN_ON_ONCE(!list_empty(&space->vmas));
+	WARN_ON_ONCE(!RB_EMPTY_ROOT(&space->listeners.rb_root));
+
+	lazymap_debugfs_remove(space);
+	if (space->ops->release)
+		space->ops->release(space);
+	mtree_destroy(&space->revoked);
+	mutex_destroy(&space->vmas_lock);
+	mutex_destroy(&space->listeners_lock);
+	if (space->inode)
+		lazymap_free_inode(space->inode);
+	kfree(space->name);
+	kfree(space);
+}
+
+/**
+ * lazymap_space_put() - drop a reference
+ * @space: the space
+ *
+ * The last put (the consumer's and every VMA's) calls ops->release() and
+ * frees the space.  Listeners must be unregistered before the consumer's
+ * put.
+ */
+void lazymap_space_put(struct lazymap_space *space)
+{
+	kref_put(&space->ref, lazymap_space_release);
+}
+EXPORT_SYMBOL_GPL(lazymap_space_put);
+
+void *lazymap_space_private(const struct lazymap_space *space)
+{
+	return space->private;
+}
+EXPORT_SYMBOL_GPL(lazymap_space_private);
+
+struct address_space *lazymap_space_mapping(const struct lazymap_space *space)
+{
+	return space->mapping;
+}
+EXPORT_SYMBOL_GPL(lazymap_space_mapping);
+
+struct rw_semaphore *lazymap_space_gate(const struct lazymap_space *space)
+{
+	return space->gate;
+}
+EXPORT_SYMBOL_GPL(lazymap_space_gate);
+
+u64 lazymap_space_size(const struct lazymap_space *space)
+{
+	return space->size;
+}
+EXPORT_SYMBOL_GPL(lazymap_space_size);
+
+const char *lazymap_space_name(const struct lazymap_space *space)
+{
+	return space->name;
+}
+EXPORT_SYMBOL_GPL(lazymap_space_name);
+
+/* Byte range -> page offsets [*first, *last]; -EINVAL if not a valid range. */
+static int lazymap_range(struct lazymap_space *space, u64 offset, u64 len,
+			 pgoff_t *first, pgoff_t *last)
+{
+	u64 end;
+
+	if (!len || !PAGE_ALIGNED(offset) || !PAGE_ALIGNED(len) ||
+	    check_add_overflow(offset, len, &end) || end > space->size)
+		return -EINVAL;
+	*first = offset >> PAGE_SHIFT;
+	*last = (end >> PAGE_SHIFT) - 1;
+	return 0;
+}
+
+static void lazymap_invalidate_listeners(struct lazymap_space *space,
+					 pgoff_t first, pgoff_t last,
+					 enum lazymap_inval_reason reason,
+					 int *err)
+{
+	struct interval_tree_node *node;
+
+	lockdep_assert_held(&space->listeners_lock);
+
+	for (node = interval_tree_iter_first(&space->listeners, first, last);
+	     node; node = interval_tree_iter_next(node, first, last)) {
+		struct lazymap_listener *l =
+			container_of(node, struct lazymap_listener, node);
+		pgoff_t s = max(first, node->start);
+		pgoff_t e = min(last, node->last);
+		int ret;
+
+		ret = l->ops->invalidate(l, s, e + 1, reason);
+		atomic64_inc(&space->invalidations);
+		if (ret && err && !*err)
+			*err = ret;
+	}
+}
+
+/*
+ * Unmap page offsets [first, last] from every host VMA and every listener.
+ * The caller holds the gate for write, so no fault can map the range again
+ * before it drops the gate.
+ */
+static void lazymap_unmap(struct lazymap_space *space, pgoff_t first,
+			  pgoff_t last, enum lazymap_inval_reason reason)
+{
+	lockdep_assert_held_write(space->gate);
+
+	unmap_mapping_range(space->mapping, (loff_t)first << PAGE_SHIFT,
+			    (loff_t)(last - first + 1) << PAGE_SHIFT, true);
+	mutex_lock(&space->listeners_lock);
+	lazymap_invalidate_listeners(space, first, last, reason, NULL);
+	mutex_unlock(&space->listeners_lock);
+	lazymap_track_zap(space, first, last);
+	atomic64_inc(&space->zaps);
+}
+
+/**
+ * __lazymap_zap() - zap with the gate already held for write
+ * @space: the space
+ * @offset: byte offset, page aligned
+ * @len: bytes, page aligned, non-zero
+ *
+ * For consumers whose own code path holds an adopted gate (e.g.
+ * vfio-pci-core's memory_lock around a reset).
+ *
+ * Return: 0, or -EINVAL for an invalid or out-of-bounds range.
+ */
+int __lazymap_zap(struct lazymap_space *space, u64 offset, u64 len)
+{
+	pgoff_t first, last;
+	int ret;
+
+	lockdep_assert_held_write(space->gate);
+	ret = lazymap_range(space, offset, len, &first, &last);
+	if (ret)
+		return ret;
+	trace_lazymap_zap(space->name, first, last - first + 1);
+	lazymap_unmap(space, first, last, LAZYMAP_INVAL_ZAP);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(__lazymap_zap);
+
+/**
+ * lazymap_zap() - drop every mapping of a range; the next access refaults
+ * @space: the space
+ * @offset: byte offset, page aligned
+ * @len: bytes, page aligned, non-zero
+ *
+ * Context: may sleep; takes the gate for write.
+ * Return: 0, or -EINVAL for an invalid or out-of-bounds range.
+ */
+int lazymap_zap(struct lazymap_space *space, u64 offset, u64 len)
+{
+	int ret;
+
+	down_write(space->gate);
+	ret = __lazymap_zap(space, offset, len);
+	up_write(space->gate);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(lazymap_zap);
+
+/**
+ * lazymap_revoke() - drop every mapping of a range and refuse new ones
+ * @space: the space
+ * @offset: byte offset, page aligned
+ * @len: bytes, page aligned, non-zero
+ *
+ * Until lazymap_restore() covers them, faults on the range get SIGBUS and
+ * listeners must not map it again.  Revoking a revoked range is allowed.
+ *
+ * Context: may sleep; takes the gate for write.
+ * Return: 0, -EINVAL for an invalid range, -ENOMEM (nothing changed).
+ */
+int lazymap_revoke(struct lazymap_space *space, u64 offset, u64 len)
+{
+	pgoff_t first, last;
+	int ret;
+
+	ret = lazymap_range(space, offset, len, &first, &last);
+	if (ret)
+		return ret;
+
+	down_write(space->gate);
+	ret = mtree_store_range(&space->revoked, first, last,
+				xa_mk_value(1), GFP_KERNEL_ACCOUNT);
+	if (!ret) {
+		trace_lazymap_revoke(space->name, first, last - first + 1, true);
+		lazymap_unmap(space, first, last, LAZYMAP_INVAL_REVOKE);
+		atomic64_inc(&space->revokes);
+	}
+	up_write(space->gate);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(lazymap_revoke);
+
+/**
+ * lazymap_restore() - allow faults on a revoked range again
+ * @space: the space
+ * @offset: byte offset, page aligned
+ * @len: bytes, page aligned, non-zero
+ *
+ * Restoring a range that is not revoked is allowed and changes nothing.
+ *
+ * Context: may sleep; takes the gate for write.
+ * Return: 0, -EINVAL for an invalid range, -ENOMEM (nothing changed).
+ */
+int lazymap_restore(struct lazymap_space *space, u64 offset, u64 len)
+{
+	pgoff_t first, last;
+	int ret;
+
+	ret = lazymap_range(space, offset, len, &first, &last);
+	if (ret)
+		return ret;
+
+	down_write(space->gate);
+	ret = mtree_store_range(&space->revoked, first, last, NULL,
+				GFP_KERNEL_ACCOUNT);
+	if (!ret) {
+		trace_lazymap_revoke(space->name, first, last - first + 1, false);
+		atomic64_inc(&space->restores);
+	}
+	up_write(space->gate);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(lazymap_restore);
+
+/**
+ * lazymap_revoked() - is any page of [pgoff, pgoff + nr) revoked?
+ * @space: the space
+ * @pgoff: first page offset
+ * @nr: number of pages, non-zero
+ *
+ * Context: the gate held (read or write) for a stable answer.
+ */
+bool lazymap_revoked(struct lazymap_space *space, pgoff_t pgoff,
+		     unsigned long nr)
+{
+	unsigned long index = pgoff;
+
+	if (WARN_ON_ONCE(!nr))
+		return false;
+	return mt_find(&space->revoked, &index, pgoff + nr - 1) != NULL;
+}
+EXPORT_SYMBOL_GPL(lazymap_revoked);
+
+/**
+ * lazymap_listener_register() - invalidate @listener with the space
+ * @space: the space
+ * @listener: embedded in the caller's binding; @listener->ops set
+ * @first: first page offset the listener maps
+ * @last: last page offset (inclusive)
+ *
+ * The caller keeps the listener alive until lazymap_listener_unregister().
+ *
+ * Return: 0, or -EINVAL if the range is empty or beyond the space.
+ */
+int lazymap_listener_register(struct lazymap_space *space,
+			      struct lazymap_listener *listener,
+			      pgoff_t first, pgoff_t last)
+{
+	if (!listener->ops || !listener->ops->invalidate || last < first ||
+	    last >= space->size >> PAGE_SHIFT)
+		return -EINVAL;
+
+	listener->node.start = first;
+	listener->node.last = last;
+	mutex_lock(&space->listeners_lock);
+	interval_tree_insert(&listener->node, &space->listeners);
+	mutex_unlock(&space->listeners_lock);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(lazymap_listener_register);
+
+void lazymap_listener_unregister(struct lazymap_space *space,
+				 struct lazymap_listener *listener)
+{
+	mutex_lock(&space->listeners_lock);
+	interval_tree_remove(&listener->node, &space->listeners);
+	mutex_unlock(&space->listeners_lock);
+}
+EXPORT_SYMBOL_GPL(lazymap_listener_unregister);
+
+/**
+ * lazymap_launder() - reclaim page offsets from every listener
+ * @space: the space
+ * @index: first page offset
+ * @nr: number of pages
+ *
+ * For page-cache backed spaces, before the page cache lets folios go.
+ * Host page tables are the page cache's business (truncation unmaps them);
+ * this only reaches secondary MMUs.
+ *
+ * Context: may sleep; may be called with folio locks held.
+ * Return: 0 if every listener dropped the range, else the first error
+ * (-EBUSY: a listener could not reclaim it now).
+ */
+int lazymap_launder(struct lazymap_space *space, pgoff_t index,
+		    unsigned long nr)
+{
+	int err = 0;
+
+	if (!nr || index + nr - 1 < index)
+		return -EINVAL;
+	trace_lazymap_launder(space->name, index, nr);
+	mutex_lock(&space->listeners_lock);
+	lazymap_invalidate_listeners(space, index, index + nr - 1,
+				     LAZYMAP_INVAL_LAUNDER, &err);
+	mutex_unlock(&space->listeners_lock);
+	atomic64_inc(&space->launders);
+	return err;
+}
+EXPORT_SYMBOL_GPL(lazymap_launder);
+
+/* For address_space_operations.launder_folio; the folio is locked. */
+int lazymap_launder_folio(struct lazymap_space *space, struct folio *folio)
+{
+	return lazymap_launder(space, folio->index, folio_nr_pages(folio));
+}
+EXPORT_SYMBOL_GPL(lazymap_launder_folio);
+
+/* For address_space_operations.release_folio: true if it may be freed. */
+bool lazymap_release_folio(struct lazymap_space *space, struct folio *folio)
+{
+	return lazymap_launder_folio(space, folio) == 0;
+}
+EXPORT_SYMBOL_GPL(lazymap_release_folio);
+
+/* For address_space_operations.error_remove_folio. */
+int lazymap_error_remove_folio(struct lazymap_space *space,
+			       struct folio *folio)
+{
+	return lazymap_launder_folio(space, folio);
+}
+EXPORT_SYMBOL_GPL(lazymap_error_remove_folio);
+
+void lazymap_space_stats(struct lazymap_space *space,
+			 struct lazymap_stats *stats)
+{
+	int i;
+
+	for (i = 0; i < LAZYMAP_NR_LEVELS; i++)
+		stats->faults[i] = atomic64_read(&space->faults[i]);
+	stats->fallbacks = atomic64_read(&space->fallbacks);
+	stats->sigbus = atomic64_read(&space->sigbus);
+	stats->zaps = atomic64_read(&space->zaps);
+	stats->revokes = atomic64_read(&space->revokes);
+	stats->restores = atomic64_read(&space->restores);
+	stats->launders = atomic64_read(&space->launders);
+	stats->invalidations = atomic64_read(&space->invalidations);
+	mutex_lock(&space->vmas_lock);
+	stats->mappings = space->nr_vmas;
+	mutex_unlock(&space->vmas_lock);
+}
+EXPORT_SYMBOL_GPL(lazymap_space_stats);
+
+static int __init lazymap_init(void)
+{
+	lazymap_debugfs_init();
+	return 0;
+}
+
+static void __exit lazymap_exit(void)
+{
+	lazymap_debugfs_exit();
+}
+
+module_init(lazymap_init);
+module_exit(lazymap_exit);
+MODULE_DESCRIPTION("lazymap: lazily mapped, revocable memory spaces");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,433 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * lazymap test provider: /dev/lazymap-test (CONFIG_LAZYMAP_TEST).
+ *
+ * LAZYMAP_TEST_CREATE makes a space of RAM, allocated on first fault in
+ * naturally aligned blocks of 2^max_order pages, and returns a file for it:
+ * mmap() of the file goes through lazymap_mmap() and the file's ioctls zap,
+ * revoke, restore, fill and discard ranges and register counting
+ * listeners, so the selftests exercise the core's real mmap, fault and zap
+ * paths.  See lazymap_test.h for the interface.
+ *
+ * Lifetime: struct lazymap_test_space is the space's private data and is
+ * freed by the space's release op, after the file and every VMA are gone.
+ */
+#include <linux/anon_inodes.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/highmem.h>
+#include <linux/idr.h>
+#include <linux/lazymap.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/xarray.h>
+
+#include "lazymap_test.h"
+
+struct lazymap_test_listener {
+	struct lazymap_listener listener;
+	atomic64_t pages;
+};
+
+struct lazymap_test_space {
+	struct lazymap_space *space;
+	u32 id;
+	unsigned int order;	/* backing block order */
+	u64 length;
+	/* block index -> folio of 2^order pages; xa_cmpxchg() on allocation */
+	struct xarray blocks;
+	atomic64_t pages;
+	/* Protects nr_listeners and registration of listeners[]. */
+	struct mutex lock;
+	unsigned int nr_listeners;
+	struct lazymap_test_listener listeners[LAZYMAP_TEST_MAX_LISTENERS];
+};
+
+static DEFINE_IDA(lazymap_test_ida);
+
+/* Return the block's folio, allocating it on first use. */
+static struct folio *lazymap_test_block(struct lazymap_test_space *ts,
+					unsigned long block)
+{
+	struct folio *folio, *old;
+
+	folio = xa_load(&ts->blocks, block);
+	if (folio)
+		return folio;
+	folio = folio_alloc(GFP_HIGHUSER | __GFP_ZERO | __GFP_NOWARN, ts->order);
+	if (!folio)
+		return ERR_PTR(-ENOMEM);
+	old = xa_cmpxchg(&ts->blocks, block, NULL, folio, GFP_KERNEL);
+	if (old) {
+		folio_put(folio);
+		return xa_is_err(old) ? ERR_PTR(xa_err(old)) : old;
+	}
+	atomic64_add(folio_nr_pages(folio), &ts->pages);
+	return folio;
+}
+
+static int lazymap_test_resolve(struct lazymap_space *space, pgoff_t pgoff,
+				unsigned int order, struct lazymap_resolved *res)
+{
+	struct lazymap_test_space *ts = lazymap_space_private(space);
+	struct folio *folio;
+
+	folio = lazymap_test_block(ts, pgoff >> ts->order);
+	if (IS_ERR(folio))
+		return PTR_ERR(folio);
+	res->pfn = folio_pfn(folio);
+	res->page = folio_page(folio, pgoff & ((1UL << ts->order) - 1));
+	res->order = ts->order;
+	return 0;
+}
+
+static void lazymap_test_release(struct lazymap_space *space)
+{
+	struct lazymap_test_space *ts = lazymap_space_private(space);
+	struct folio *folio;
+	unsigned long index;
+
+	xa_for_each(&ts->blocks, index, folio)
+		folio_put(folio);
+	xa_destroy(&ts->blocks);
+	ida_free(&lazymap_test_ida, ts->id);
+	mutex_destroy(&ts->lock);
+	kfree(ts);
+}
+
+static const struct lazymap_ops lazymap_test_ops = {
+	.resolve = lazymap_test_resolve,
+	.release = lazymap_test_release,
+};
+
+static int lazymap_test_invalidate(struct lazymap_listener *listener,
+				   pgoff_t start, pgoff_t end,
+				   enum lazymap_inval_reason reason)
+{
+	struct lazymap_test_listener *tl =
+		container_of(listener, struct lazymap_test_listener, listener);
+
+	atomic64_add(end - start, &tl->pages);
+	return 0;
+}
+
+static const struct lazymap_listener_ops lazymap_test_listener_ops = {
+	.invalidate = lazymap_test_invalidate,
+};
+
+/*
+ * Copy an ioctl argument whose first u32 is its size: smaller than @ksize
+ * is -EINVAL, larger with a non-zero tail is -E2BIG.
+ */
+static int lazymap_test_copy_arg(void *dst, size_t ksize, void __user *uarg)
+{
+	u32 usize;
+
+	if (get_user(usize, (u32 __user *)uarg))
+		return -EFAULT;
+	if (usize < ksize)
+		return -EINVAL;
+	return copy_struct_from_user(dst, ksize, uarg, usize);
+}
+
+static int lazymap_test_fill(struct lazymap_test_space *ts, u64 offset,
+			     u64 len, u8 value)
+{
+	struct rw_semaphore *gate = lazymap_space_gate(ts->space);
+	pgoff_t pgoff;
+	int ret = 0;
+
+	/* Exclude DISCARD, which frees blocks with the gate held for write. */
+	down_read(gate);
+	for (pgoff = offset >> PAGE_SHIFT; pgoff < (offset + len) >> PAGE_SHIFT;
+	     pgoff++) {
+		struct folio *folio = lazymap_test_block(ts, pgoff >> ts->order);
+		struct page *page;
+
+		if (IS_ERR(folio)) {
+			ret = PTR_ERR(folio);
+			break;
+		}
+		page = folio_page(folio, pgoff & ((1UL << ts->order) - 1));
+		memset_page(page, 0, value, PAGE_SIZE);
+		cond_resched();
+	}
+	up_read(gate);
+	return ret;
+}
+
+static int lazymap_test_discard(struct lazymap_test_space *ts, u64 offset,
+				u64 len)
+{
+	struct rw_semaphore *gate = lazymap_space_gate(ts->space);
+	u64 block_size = PAGE_SIZE << ts->order;
+	unsigned long block;
+	int ret = 0;
+
+	if (!IS_ALIGNED(offset, block_size) || !IS_ALIGNED(len, block_size))
+		return -EINVAL;
+	down_write(gate);
+	if (!lazymap_revoked(ts->space, offset >> PAGE_SHIFT, 1) ||
+	    !lazymap_revoked(ts->space, (offset + len - 1) >> PAGE_SHIFT, 1)) {
+		ret = -EBUSY;
+		goto out;
+	}
+	/* Revoked throughout?  Check every page, the ends are not enough. */
+	for (block = offset >> PAGE_SHIFT; block < (offset + len) >> PAGE_SHIFT;
+	     block++) {
+		if (!lazymap_revoked(ts->space, block, 1)) {
+			ret = -EBUSY;
+			goto out;
+		}
+	}
+	for (block = offset / block_size; block < (offset + len) / block_size;
+	     block++) {
+		struct folio *folio = xa_erase(&ts->blocks, block);
+
+		if (folio) {
+			atomic64_sub(folio_nr_pages(folio), &ts->pages);
+			folio_put(folio);
+		}
+	}
+out:
+	up_write(gate);
+	return ret;
+}
+
+static int lazymap_test_listen(struct lazymap_test_space *ts, u64 offset,
+			       u64 len)
+{
+	struct lazymap_test_listener *tl;
+	int ret;
+
+	guard(mutex)(&ts->lock);
+	if (ts->nr_listeners == LAZYMAP_TEST_MAX_LISTENERS)
+		return -ENOSPC;
+	tl = &ts->listeners[ts->nr_listeners];
+	tl->listener.ops = &lazymap_test_listener_ops;
+	atomic64_set(&tl->pages, 0);
+	ret = lazymap_listener_register(ts->space, &tl->listener,
+					offset >> PAGE_SHIFT,
+					((offset + len) >> PAGE_SHIFT) - 1);
+	if (ret)
+		return ret;
+	return ts->nr_listeners++;
+}
+
+static int lazymap_test_stats(struct lazymap_test_space *ts, void __user *uarg)
+{
+	struct lazymap_test_stats out;
+	struct lazymap_stats st;
+	unsigned int i;
+	int ret;
+
+	ret = lazymap_test_copy_arg(&out, sizeof(out), uarg);
+	if (ret)
+		return ret;
+	if (out.pad)
+		return -EINVAL;
+	lazymap_space_stats(ts->space, &st);
+	memset(&out, 0, sizeof(out));
+	out.size = sizeof(out);
+	for (i = 0; i < 3; i++)
+		out.faults[i] = st.faults[i];
+	out.fallbacks = st.fallbacks;
+	out.sigbus = st.sigbus;
+	out.zaps = st.zaps;
+	out.revokes = st.revokes;
+	out.restores = st.restores;
+	out.mappings = st.mappings;
+	out.pages = atomic64_read(&ts->pages);
+	mutex_lock(&ts->lock);
+	for (i = 0; i < ts->nr_listeners; i++)
+		out.listener_pages[i] = atomic64_read(&ts->listeners[i].pages);
+	mutex_unlock(&ts->lock);
+	return copy_to_user(uarg, &out, sizeof(out)) ? -EFAULT : 0;
+}
+
+static long lazymap_test_space_ioctl(struct file *file, unsigned int cmd,
+				     unsigned long arg)
+{
+	struct lazymap_test_space *ts = file->private_data;
+	void __user *uarg = (void __user *)arg;
+	struct lazymap_test_range r;
+	u64 end;
+	int ret;
+
+	switch (cmd) {
+	case LAZYMAP_TEST_STATS:
+		return lazymap_test_stats(ts, uarg);
+	case LAZYMAP_TEST_ZAP:
+	case LAZYMAP_TEST_REVOKE:
+	case LAZYMAP_TEST_RESTORE:
+	case LAZYMAP_TEST_FILL:
+	case LAZYMAP_TEST_DISCARD:
+	case LAZYMAP_TEST_LISTEN:
+		break;
+	default:
+		return -ENOTTY;
+	}
+
+	ret = lazymap_test_copy_arg(&r, sizeof(r), uarg);
+	if (ret)
+		return ret;
+	if (r.flags || (cmd == LAZYMAP_TEST_FILL ? r.value > 0xff : r.value))
+		return -EINVAL;
+	if (!r.length || !PAGE_ALIGNED(r.offset) || !PAGE_ALIGNED(r.length) ||
+	    check_add_overflow(r.offset, r.length, &end) || end > ts->length)
+		return -EINVAL;
+
+	switch (cmd) {
+	case LAZYMAP_TEST_ZAP:
+		return lazymap_zap(ts->space, r.offset, r.length);
+	case LAZYMAP_TEST_REVOKE:
+		return lazymap_revoke(ts->space, r.offset, r.length);
+	case LAZYMAP_TEST_RESTORE:
+		return lazymap_restore(ts->space, r.offset, r.length);
+	case LAZYMAP_TEST_FILL:
+		return lazymap_test_fill(ts, r.offset, r.length, r.value);
+	case LAZYMAP_TEST_DISCARD:
+		return lazymap_test_discard(ts, r.offset, r.length);
+	default:
+		return lazymap_test_listen(ts, r.offset, r.length);
+	}
+}
+
+static int lazymap_test_space_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct lazymap_test_space *ts = file->private_data;
+
+	return lazymap_mmap(ts->space, vma);
+}
+
+static int lazymap_test_space_release(struct inode *inode, struct file *file)
+{
+	struct lazymap_test_space *ts = file->private_data;
+	unsigned int i;
+
+	/* Listeners go with the file; VMAs may keep the space alive. */
+	mutex_lock(&ts->lock);
+	for (i = 0; i < ts->nr_listeners; i++)
+		lazymap_listener_unregister(ts->space, &ts->listeners[i].listener);
+	ts->nr_listeners = 0;
+	mutex_unlock(&ts->lock);
+	lazymap_space_put(ts->space);
+	return 0;
+}
+
+static const struct file_operations lazymap_test_space_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = lazymap_test_space_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.mmap = lazymap_test_space_mmap,
+	.release = lazymap_test_space_release,
+};
+
+static int lazymap_test_create(void __user *uarg)
+{
+	struct lazymap_space_params params = {};
+	struct lazymap_test_create c;
+	struct lazymap_test_space *ts;
+	char name[32];
+	struct file *file;
+	int fd, ret;
+
+	ret = lazymap_test_copy_arg(&c, sizeof(c), uarg);
+	if (ret)
+		return ret;
+	if ((c.flags & ~LAZYMAP_TEST_PFN) || c.id ||
+	    c.max_order > min(LAZYMAP_TEST_MAX_ORDER, MAX_PAGE_ORDER) || !c.length ||
+	    c.length > LAZYMAP_TEST_MAX_LENGTH ||
+	    !IS_ALIGNED(c.length, PAGE_SIZE << c.max_order))
+		return -EINVAL;
+
+	ts = kzalloc(sizeof(*ts), GFP_KERNEL_ACCOUNT);
+	if (!ts)
+		return -ENOMEM;
+	ts->order = c.max_order;
+	ts->length = c.length;
+	xa_init(&ts->blocks);
+	mutex_init(&ts->lock);
+	ret = ida_alloc(&lazymap_test_ida, GFP_KERNEL);
+	if (ret < 0)
+		goto err_free_ts;
+	ts->id = ret;
+
+	snprintf(name, sizeof(name), "test-%u", ts->id);
+	params.name = name;
+	params.ops = &lazymap_test_ops;
+	params.kind = c.flags & LAZYMAP_TEST_PFN ? LAZYMAP_KIND_PFN :
+						  LAZYMAP_KIND_PAGE;
+	params.size = c.length;
+	params.private = ts;
+	ts->space = lazymap_space_create(&params);
+	if (IS_ERR(ts->space)) {
+		ret = PTR_ERR(ts->space);
+		goto err_free_id;
+	}
+	/* From here the space owns ts: its release op frees it. */
+
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0) {
+		ret = fd;
+		goto err_put_space;
+	}
+	file = anon_inode_getfile("[lazymap-test]", &lazymap_test_space_fops,
+				  ts, O_RDWR);
+	if (IS_ERR(file)) {
+		ret = PTR_ERR(file);
+		goto err_put_fd;
+	}
+	/* mmap() links VMAs into f_mapping: make it the space's. */
+	file->f_mapping = lazymap_space_mapping(ts->space);
+
+	c.id = ts->id;
+	if (copy_to_user(uarg, &c, sizeof(c))) {
+		/* The file's release drops the space reference. */
+		fput(file);
+		put_unused_fd(fd);
+		return -EFAULT;
+	}
+	fd_install(fd, file);
+	return fd;
+
+err_put_fd:
+	put_unused_fd(fd);
+err_put_space:
+	lazymap_space_put(ts->space);
+	return ret;
+err_free_id:
+	ida_free(&lazymap_test_ida, ts->id);
+err_free_ts:
+	mutex_destroy(&ts->lock);
+	kfree(ts);
+	return ret;
+}
+
+static long lazymap_test_ioctl(struct file *file, unsigned int cmd,
+			       unsigned long arg)
+{
+	if (cmd != LAZYMAP_TEST_CREATE)
+		return -ENOTTY;
+	return lazymap_test_create((void __user *)arg);
+}
+
+static const struct file_operations lazymap_test_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = lazymap_test_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+};
+
+static struct miscdevice lazymap_test_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "lazymap-test",
+	.fops = &lazymap_test_fops,
+	.mode = 0600,
+};
+module_misc_device(lazymap_test_misc);
+
+MODULE_DESCRIPTION("lazymap test provider (selftests only)");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * Test-only interface of lazymap's test provider (CONFIG_LAZYMAP_TEST),
+ * /dev/lazymap-test.  Not a stable UAPI: it exists so that the selftests in
+ * tools/testing/selftests/lazymap/ can drive the core's real mmap, fault,
+ * zap and revoke paths.
+ *
+ * LAZYMAP_TEST_CREATE on /dev/lazymap-test returns a new file descriptor
+ * for a new space of RAM allocated lazily in naturally aligned blocks of
+ * 2^max_order pages.  The space fd supports mmap(MAP_SHARED) and the other
+ * ioctls below.  Every ioctl takes a struct whose first field is its size
+ * (argsz): smaller than the struct -> EINVAL; larger -> the tail must be
+ * zero (E2BIG otherwise).  Unknown flags -> EINVAL; unknown ioctl -> ENOTTY.
+ */
+#ifndef _LAZYMAP_TEST_H
+#define _LAZYMAP_TEST_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define LAZYMAP_TEST_TYPE	0xC7
+
+/* Map as pfns (VM_PFNMAP, huge where possible) rather than pages. */
+#define LAZYMAP_TEST_PFN	(1U << 0)
+
+#define LAZYMAP_TEST_MAX_LENGTH	(1ULL << 30)
+/* The page allocator's largest order on x86 and UML (MAX_PAGE_ORDER). */
+#define LAZYMAP_TEST_MAX_ORDER	10
+
+/**
+ * struct lazymap_test_create - LAZYMAP_TEST_CREATE
+ * @size: sizeof(struct lazymap_test_create)
+ * @flags: LAZYMAP_TEST_PFN or 0
+ * @length: bytes; a non-zero multiple of 2^max_order pages, at most
+ *	LAZYMAP_TEST_MAX_LENGTH (EINVAL otherwise)
+ * @max_order: order of the backing blocks, at most LAZYMAP_TEST_MAX_ORDER
+ *	(EINVAL otherwise); blocks of PMD order or more map with PMD entries
+ *	in a LAZYMAP_TEST_PFN space where the architecture allows it
+ * @id: must be 0; out: the space is lazymap/test-<id> in debugfs
+ *
+ * Returns a new fd (O_RDWR | O_CLOEXEC) or -1 with errno.
+ */
+struct lazymap_test_create {
+	__u32 size;
+	__u32 flags;
+	__u64 length;
+	__u32 max_order;
+	__u32 id;
+};
+
+/**
+ * struct lazymap_test_range - ZAP, REVOKE, RESTORE, FILL, DISCARD, LISTEN
+ * @size: sizeof(struct lazymap_test_range)
+ * @flags: must be 0
+ * @offset: byte offset into the space, page aligned
+ * @length: bytes, page aligned, non-zero, offset + length within the space
+ * @value: FILL: the byte to fill with (0..255); others: must be 0
+ *
+ * EINVAL for misaligned, empty, overflowing or out-of-bounds ranges.
+ * DISCARD frees the backing of a range that is revoked throughout (EBUSY
+ * otherwise); offset and length must be multiples of the block size
+ * (EINVAL otherwise); after restore the range reads zero.
+ * LISTEN registers a counting listener over the range and returns its
+ * index (ENOSPC beyond LAZYMAP_TEST_MAX_LISTENERS).
+ */
+struct lazymap_test_range {
+	__u32 size;
+	__u32 flags;
+	__u64 offset;
+	__u64 length;
+	__u64 value;
+};
+
+#define LAZYMAP_TEST_MAX_LISTENERS	8
+
+/**
+ * struct lazymap_test_stats - LAZYMAP_TEST_STATS (out)
+ * @size: sizeof(struct lazymap_test_stats) (in)
+ * @pad: zero
+ * @faults: faults served at 4 KiB, PMD, PUD
+ * @fallbacks: huge faults that fell back to a smaller size
+ * @sigbus: faults refused with SIGBUS
+ * @zaps: zaps (including those of revoke)
+ * @revokes: revoke calls
+ * @restores: restore calls
+ * @mappings: live tracked VMAs
+ * @pages: pages of RAM currently backing the space
+ * @listener_pages: per listener, page offsets invalidated so far
+ */
+struct lazymap_test_stats {
+	__u32 size;
+	__u32 pad;
+	__u64 faults[3];
+	__u64 fallbacks;
+	__u64 sigbus;
+	__u64 zaps;
+	__u64 revokes;
+	__u64 restores;
+	__u64 mappings;
+	__u64 pages;
+	__u64 listener_pages[LAZYMAP_TEST_MAX_LISTENERS];
+};
+
+#define LAZYMAP_TEST_CREATE	_IOWR(LAZYMAP_TEST_TYPE, 0x00, struct lazymap_test_create)
+#define LAZYMAP_TEST_ZAP	_IOW(LAZYMAP_TEST_TYPE, 0x01, struct lazymap_test_range)
+#define LAZYMAP_TEST_REVOKE	_IOW(LAZYMAP_TEST_TYPE, 0x02, struct lazymap_test_range)
+#define LAZYMAP_TEST_RESTORE	_IOW(LAZYMAP_TEST_TYPE, 0x03, struct lazymap_test_range)
+#define LAZYMAP_TEST_FILL	_IOW(LAZYMAP_TEST_TYPE, 0x04, struct lazymap_test_range)
+#define LAZYMAP_TEST_DISCARD	_IOW(LAZYMAP_TEST_TYPE, 0x05, struct lazymap_test_range)
+#define LAZYMAP_TEST_LISTEN	_IOW(LAZYMAP_TEST_TYPE, 0x06, struct lazymap_test_range)
+#define LAZYMAP_TEST_STATS	_IOWR(LAZYMAP_TEST_TYPE, 0x07, struct lazymap_test_stats)
+
+#endif /* _LAZYMAP_TEST_H */

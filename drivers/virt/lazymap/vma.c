@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * lazymap VMAs: mmap, faults and per-VMA tracking.
+ *
+ * lazymap_mmap() validates a VMA and attaches a record (struct lazymap_vma)
+ * to it; it installs nothing.  Each fault checks, under the space's gate
+ * held for read, that the memory is accessible and not revoked, asks the
+ * provider for the pfn or page, and inserts it before dropping the gate, so
+ * a revoker (gate held for write) can never race a late insertion.
+ *
+ * Records follow the VMA: vm_ops->open() gives each copy (fork, split,
+ * mremap) its own record, vm_ops->close() frees it.  Splitting is allowed:
+ * each part keeps faulting from its own vm_pgoff.
+ */
+#define pr_fmt(fmt) "lazymap: " fmt
+
+#include <linux/mm.h>
+#include <linux/pfn_t.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+
+#include "lazymap_internal.h"
+#include "trace.h"
+
+/**
+ * lazymap_fault_fits() - can a fault at @address be served at @order?
+ * @vm_start: VMA start
+ * @vm_end: VMA end
+ * @vm_pgoff: VMA page offset
+ * @address: faulting address
+ * @order: 0, PMD_ORDER or PUD_ORDER
+ * @aligned: out: @address aligned down to the order's size
+ * @pgoff: out: the space page offset of @aligned
+ *
+ * Return: 0 if the aligned block lies inside the VMA and maps a naturally
+ * aligned block of page offsets, -ERANGE otherwise (fall back).
+ */
+VISIBLE_IF_KUNIT int lazymap_fault_fits(unsigned long vm_start,
+					unsigned long vm_end,
+					unsigned long vm_pgoff,
+					unsigned long address,
+					unsigned int order,
+					unsigned long *aligned,
+					pgoff_t *pgoff)
+{
+	unsigned long size = PAGE_SIZE << order;
+	unsigned long addr = ALIGN_DOWN(address, size);
+
+	if (addr < vm_start || addr > vm_end - size)
+		return -ERANGE;
+	*aligned = addr;
+	*pgoff = vm_pgoff + ((addr - vm_start) >> PAGE_SHIFT);
+	if (*pgoff & ((1UL << order) - 1))
+		return -ERANGE;
+	return 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(lazymap_fault_fits);
+
+VISIBLE_IF_KUNIT unsigned int lazymap_order_level(unsigned int order)
+{
+#ifdef PUD_ORDER
+	if (order >= PUD_ORDER)
+		return LAZYMAP_LEVEL_PUD;
+#endif
+#ifdef PMD_ORDER
+	if (order >= PMD_ORDER)
+		return LAZYMAP_LEVEL_PMD;
+#endif
+	return LAZYMAP_LEVEL_PTE;
+}
+EXPORT_SYMBOL_IF_KUNIT(lazymap_order_level);
+
+static void lazymap_vma_set_owner(struct lazymap_vma *rec)
+{
+	rec->pid = task_tgid_nr(current);
+	get_task_comm(rec->comm, current);
+}
+
+static struct lazymap_vma *lazymap_vma_alloc(struct lazymap_space *space,
+					     struct vm_area_struct *vma,
+					     gfp_t gfp)
+{
+	struct lazymap_vma *rec;
+	int i;
+
+	rec = kzalloc(sizeof(*rec), gfp);
+	if (!rec)
+		return NULL;
+	lazymap_space_get(space);
+	rec->space = space;
+	rec->vma = vma;
+	for (i = 0; i < LAZYMAP_NR_LEVELS; i++)
+		atomic64_set(&rec->faults[i], 0);
+	atomic64_set(&rec->zaps, 0);
+
+	mutex_lock(&space->vmas_lock);
+	list_add_tail(&rec->link, &space->vmas);
+	space->nr_vmas++;
+	mutex_unlock(&space->vmas_lock);
+	vma->vm_private_data = rec;
+	return rec;
+}
+
+/*
+ * A copy of a tracked VMA (fork, split, mremap): vm_private_data still
+ * points at the original's record.  open() cannot fail, and the copy must
+ * be tracked to be zapped correctly, so the small record allocation is
+ * __GFP_NOFAIL.  The owner is unknown here: for fork, current is the parent.
+ */
+static void lazymap_vm_open(struct vm_area_struct *vma)
+{
+	struct lazymap_vma *orig = vma->vm_private_data;
+
+	lazymap_vma_alloc(orig->space, vma, GFP_KERNEL_ACCOUNT | __GFP_NOFAIL);
+}
+
+static void lazymap_vm_close(struct vm_area_struct *vma)
+{
+	struct lazymap_vma *rec = vma->vm_private_data;
+	struct lazymap_space *space = rec->space;
+
+	mutex_lock(&space->vmas_lock);
+	list_del(&rec->link);
+	space->nr_vmas--;
+	mutex_unlock(&space->vmas_lock);
+	vma->vm_private_data = NULL;
+	kfree(rec);
+	lazymap_space_put(space);
+}
+
+static vm_fault_t lazymap_insert(struct lazymap_space *space,
+				 struct vm_fault *vmf, unsigned long addr,
+				 unsigned int order, unsigned long pfn,
+				 struct page *page)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	int err;
+
+	if (space->kind == LAZYMAP_KIND_PAGE) {
+		/* Another thread may have mapped it: -EBUSY is success. */
+		err = vm_insert_page(vma, addr, page);
+		if (err == -EBUSY || !err)
+			return VM_FAULT_NOPAGE;
+		return vmf_error(err);
+	}
+
+	switch (order) {
+	case 0:
+		return vmf_insert_pfn(vma, addr, pfn);
+#ifdef CONFIG_ARCH_SUPPORTS_PMD_PFNMAP
+	case PMD_ORDER:
+		return vmf_insert_pfn_pmd(vmf, __pfn_to_pfn_t(pfn, PFN_DEV),
+					  vmf->flags & FAULT_FLAG_WRITE);
+#endif
+#ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
+	case PUD_ORDER:
+		return vmf_insert_pfn_pud(vmf, __pfn_to_pfn_t(pfn, PFN_DEV),
+					  vmf->flags & FAULT_FLAG_WRITE);
+#endif
+	default:
+		return VM_FAULT_FALLBACK;
+	}
+}
+
+static vm_fault_t lazymap_vm_huge_fault(struct vm_fault *vmf,
+					unsigned int order)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct lazymap_vma *rec = vma->vm_private_data;
+	struct lazymap_space *space = rec->space;
+	struct lazymap_resolved res = {};
+	unsigned long addr, pfn;
+	pgoff_t pgoff = 0;
+	vm_fault_t ret;
+	int err;
+
+	if (order && space->kind == LAZYMAP_KIND_PAGE)
+		return VM_FAULT_FALLBACK;
+	if (lazymap_fault_fits(vma->vm_start, vma->vm_end, vma->vm_pgoff,
+			       vmf->address, order, &addr, &pgoff)) {
+		ret = VM_FAULT_FALLBACK;
+		goto out_count;
+	}
+	/* lazymap_mmap() checked the VMA against the size, but be sure. */
+	if (WARN_ON_ONCE(((u64)pgoff << PAGE_SHIFT) + (PAGE_SIZE << order) >
+			 space->size))
+		return VM_FAULT_SIGBUS;
+
+	down_read(space->gate);
+	if (space->ops->accessible && !space->ops->accessible(space)) {
+		ret = VM_FAULT_SIGBUS;
+		goto out_unlock;
+	}
+	if (lazymap_revoked(space, pgoff, 1UL << order)) {
+		/* A huge block partly revoked: let the PTE fault decide. */
+		ret = order ? VM_FAULT_FALLBACK : VM_FAULT_SIGBUS;
+		goto out_unlock;
+	}
+	err = space->ops->resolve(space, pgoff, order, &res);
+	if (err) {
+		ret = err == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+		goto out_unlock;
+	}
+	/* The block holding pgoff starts at res.pfn; pgoff is order aligned. */
+	pfn = res.pfn + (pgoff & ((1UL << res.order) - 1));
+	if (order && (res.order < order || (pfn & ((1UL << order) - 1)))) {
+		ret = VM_FAULT_FALLBACK;
+		goto out_unlock;
+	}
+	ret = lazymap_insert(space, vmf, addr, order, pfn, res.page);
+	if (!(ret & (VM_FAULT_ERROR | VM_FAULT_FALLBACK))) {
+		unsigned int level = lazymap_order_level(order);
+
+		atomic64_inc(&space->faults[level]);
+		atomic64_inc(&rec->faults[level]);
+		if (!rec->pid && current->mm == vma->vm_mm)
+			lazymap_vma_set_owner(rec);
+	}
+out_unlock:
+	up_read(space->gate);
+out_count:
+	if (ret & VM_FAULT_FALLBACK)
+		atomic64_inc(&space->fallbacks);
+	else if (ret & VM_FAULT_SIGBUS)
+		atomic64_inc(&space->sigbus);
+	trace_lazymap_fault(space->name, vmf->address, pgoff, order, ret);
+	return ret;
+}
+
+static vm_fault_t lazymap_vm_fault(struct vm_fault *vmf)
+{
+	return lazymap_vm_huge_fault(vmf, 0);
+}
+
+/* No mremap() growth: the space has a fixed size (VM_DONTEXPAND). */
+static const struct vm_operations_struct lazymap_vm_ops = {
+	.open = lazymap_vm_open,
+	.close = lazymap_vm_close,
+	.fault = lazymap_vm_fault,
+#ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
+	.huge_fault = lazymap_vm_huge_fault,
+#endif
+};
+
+/**
+ * lazymap_mmap() - set up a VMA of a space
+ * @space: the space
+ * @vma: from the consumer's file_operations.mmap; vma->vm_pgoff is the
+ *	page offset into the space and vma->vm_file->f_mapping must be the
+ *	space's mapping (lazymap_space_mapping()), set by the consumer when
+ *	the file was opened, so that zaps reach the VMA
+ *
+ * Installs no page table entry: every page is mapped by a fault.
+ *
+ * Return: 0; -EINVAL for a private mapping, a file not on the space's
+ * mapping, or a range beyond the space; -ENOMEM.
+ */
+int lazymap_mmap(struct lazymap_space *space, struct vm_area_struct *vma)
+{
+	unsigned long len = vma->vm_end - vma->vm_start;
+	u64 start, end;
+
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	if (!vma->vm_file || vma->vm_file->f_mapping != space->mapping)
+		return -EINVAL;
+	if (check_shl_overflow((u64)vma->vm_pgoff, PAGE_SHIFT, &start) ||
+	    check_add_overflow(start, (u64)len, &end) || end > space->size)
+		return -EINVAL;
+
+	if (space->noncached)
+		vma->vm_page_prot = pgprot_noncached(vma->vm_page_prot);
+	if (space->kind == LAZYMAP_KIND_PFN)
+		vm_flags_set(vma, VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
+	else
+		vm_flags_set(vma, VM_MIXEDMAP | VM_DONTEXPAND);
+	vma->vm_ops = &lazymap_vm_ops;
+
+	if (!lazymap_vma_alloc(space, vma, GFP_KERNEL_ACCOUNT))
+		return -ENOMEM;
+	lazymap_vma_set_owner(vma->vm_private_data);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(lazymap_mmap);
+
+/* Count a zap of [first, last] against every record whose VMA overlaps. */
+void lazymap_track_zap(struct lazymap_space *space, pgoff_t first,
+		       pgoff_t last)
+{
+	struct lazymap_vma *rec;
+
+	mutex_lock(&space->vmas_lock);
+	list_for_each_entry(rec, &space->vmas, link) {
+		/* Racy against a concurrent split: statistics only. */
+		pgoff_t s = data_race(rec->vma->vm_pgoff);
+		pgoff_t n = (data_race(rec->vma->vm_end) -
+			     data_race(rec->vma->vm_start)) >> PAGE_SHIFT;
+
+		if (s <= last && s + n > first)
+			atomic64_inc(&rec->zaps);
+	}
+	mutex_unlock(&space->vmas_lock);
+}

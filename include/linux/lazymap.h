@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * lazymap: memory that is mapped lazily and can be taken back.
+ *
+ * A &struct lazymap_space is one address_space worth of memory (a device
+ * BAR, a RAM-backed "device memory" region, a file's folios) that userspace
+ * maps with mmap().  Nothing is mapped at mmap() time: every page table
+ * entry is created by a fault, under the space's access gate, from what the
+ * consumer's provider (&struct lazymap_ops) resolves.  Every mapping can be
+ * taken back by one call: lazymap_zap() (refault on next access),
+ * lazymap_revoke() (SIGBUS until lazymap_restore()), which unmap the range
+ * from every host VMA with one unmap_mapping_range() and then invalidate it
+ * in every registered secondary MMU (&struct lazymap_listener, e.g. a
+ * guest's stage 2).
+ *
+ * Lock order (see Documentation/driver-api/lazymap.rst):
+ *   mmap_lock -> gate (read, fault) -> per-space VMA list lock
+ *   gate (write, zap/revoke) -> i_mmap_rwsem -> listeners lock -> listener
+ * Listener callbacks and providers must not take mmap_lock, the gate, or
+ * fault in user memory.
+ */
+#ifndef _LINUX_LAZYMAP_H
+#define _LINUX_LAZYMAP_H
+
+#include <linux/fs.h>
+#include <linux/interval_tree.h>
+#include <linux/kref.h>
+#include <linux/maple_tree.h>
+#include <linux/mm_types.h>
+#include <linux/mutex.h>
+#include <linux/rwsem.h>
+#include <linux/types.h>
+
+struct lazymap_space;
+
+/* Fault sizes the statistics count: 4 KiB, PMD (2 MiB), PUD (1 GiB). */
+enum lazymap_level {
+	LAZYMAP_LEVEL_PTE,
+	LAZYMAP_LEVEL_PMD,
+	LAZYMAP_LEVEL_PUD,
+	LAZYMAP_NR_LEVELS,
+};
+
+/**
+ * struct lazymap_resolved - what a provider backs a page offset with
+ * @pfn: the first pfn of the aligned block containing the offset
+ *	(pfn spaces); the block holds 2^@order pages
+ * @page: the page backing the offset (folio spaces), a reference the core
+ *	does not take over: the provider keeps the page alive while it is
+ *	part of the space
+ * @order: the largest order the provider can back at this offset: the
+ *	block [pgoff & ~(2^order - 1), +2^order) is physically contiguous and
+ *	naturally aligned
+ */
+struct lazymap_resolved {
+	unsigned long pfn;
+	struct page *page;
+	unsigned int order;
+};
+
+/**
+ * struct lazymap_ops - a consumer's provider
+ * @resolve: back page offset @pgoff, for a fault of up to @order.  Called
+ *	with the gate held for read, may sleep and allocate (GFP_KERNEL).
+ *	Returns 0, -ENOMEM (the fault gets VM_FAULT_OOM) or any other error
+ *	(VM_FAULT_SIGBUS).
+ * @accessible: optional; whether the memory can be accessed at all now
+ *	(e.g. PCI memory decoding enabled).  Called with the gate held for
+ *	read; false makes faults SIGBUS.
+ * @release: optional; called once when the last reference to the space is
+ *	dropped, after which no other op is called.
+ */
+struct lazymap_ops {
+	int (*resolve)(struct lazymap_space *space, pgoff_t pgoff,
+		       unsigned int order, struct lazymap_resolved *res);
+	bool (*accessible)(struct lazymap_space *space);
+	void (*release)(struct lazymap_space *space);
+};
+
+/* enum lazymap_kind - how a space's memory is mapped into host VMAs */
+enum lazymap_kind {
+	/* pfns without struct page semantics (VM_PFNMAP): device BARs, huge */
+	LAZYMAP_KIND_PFN,
+	/* refcounted pages (VM_MIXEDMAP, vm_insert_page()), 4 KiB entries */
+	LAZYMAP_KIND_PAGE,
+};
+
+/**
+ * struct lazymap_space_params - how to create a space
+ * @name: debugfs directory name under lazymap/ (copied)
+ * @ops: the provider
+ * @kind: &enum lazymap_kind
+ * @size: bytes the space can map, a multiple of PAGE_SIZE
+ * @mapping: adopt this address_space (e.g. a VFIO device inode's) instead
+ *	of creating an inode; the caller keeps it alive longer than the space
+ * @gate: adopt this rw_semaphore (e.g. vfio-pci-core's memory_lock) as the
+ *	access gate instead of the space's own
+ * @pgprot_noncached: map with pgprot_noncached() (device memory)
+ * @private: consumer data, lazymap_space_private()
+ */
+struct lazymap_space_params {
+	const char *name;
+	const struct lazymap_ops *ops;
+	enum lazymap_kind kind;
+	u64 size;
+	struct address_space *mapping;
+	struct rw_semaphore *gate;
+	bool pgprot_noncached;
+	void *private;
+};
+
+/* Why a listener is asked to drop a range. */
+enum lazymap_inval_reason {
+	LAZYMAP_INVAL_ZAP,
+	LAZYMAP_INVAL_REVOKE,
+	LAZYMAP_INVAL_LAUNDER,
+};
+
+struct lazymap_listener;
+
+/**
+ * struct lazymap_listener_ops - a secondary MMU mapping part of a space
+ * @invalidate: drop every mapping of page offsets [@start, @end) (already
+ *	clipped to the listener's range).  Called with the listeners lock held
+ *	and, for zap and revoke, the gate held for write; must not take the
+ *	gate, mmap_lock or a folio lock.  Return 0, or -EBUSY if the range
+ *	cannot be released now (launder only; zap and revoke ignore it).
+ */
+struct lazymap_listener_ops {
+	int (*invalidate)(struct lazymap_listener *listener, pgoff_t start,
+			  pgoff_t end, enum lazymap_inval_reason reason);
+};
+
+/**
+ * struct lazymap_listener - embedded by a secondary MMU binding
+ * @node: page offset range [start, last] in the space's listener tree
+ * @ops: callbacks
+ */
+struct lazymap_listener {
+	struct interval_tree_node node;
+	const struct lazymap_listener_ops *ops;
+};
+
+/**
+ * struct lazymap_stats - counters of one space (monotonic)
+ */
+struct lazymap_stats {
+	u64 faults[LAZYMAP_NR_LEVELS];
+	u64 fallbacks;
+	u64 sigbus;
+	u64 zaps;
+	u64 revokes;
+	u64 restores;
+	u64 launders;
+	u64 invalidations;
+	u64 mappings;
+};
+
+struct lazymap_space *__must_check
+lazymap_space_create(const struct lazymap_space_params *params);
+void lazymap_space_get(struct lazymap_space *space);
+void lazymap_space_put(struct lazymap_space *space);
+void *lazymap_space_private(const struct lazymap_space *space);
+struct address_space *lazymap_space_mapping(const struct lazymap_space *space);
+struct rw_semaphore *lazymap_space_gate(const struct lazymap_space *space);
+u64 lazymap_space_size(const struct lazymap_space *space);
+const char *lazymap_space_name(const struct lazymap_space *space);
+
+int __must_check lazymap_mmap(struct lazymap_space *space,
+			      struct vm_area_struct *vma);
+
+int lazymap_zap(struct lazymap_space *space, u64 offset, u64 len);
+int __lazymap_zap(struct lazymap_space *space, u64 offset, u64 len);
+int __must_check lazymap_revoke(struct lazymap_space *space, u64 offset,
+				u64 len);
+int __must_check lazymap_restore(struct lazymap_space *space, u64 offset,
+				 u64 len);
+bool lazymap_revoked(struct lazymap_space *space, pgoff_t pgoff,
+		     unsigned long nr);
+
+int __must_check lazymap_listener_register(struct lazymap_space *space,
+					   struct lazymap_listener *listener,
+					   pgoff_t first, pgoff_t last);
+void lazymap_listener_unregister(struct lazymap_space *space,
+				 struct lazymap_listener *listener);
+
+int lazymap_launder(struct lazymap_space *space, pgoff_t index,
+		    unsigned long nr);
+int lazymap_launder_folio(struct lazymap_space *space, struct folio *folio);
+bool lazymap_release_folio(struct lazymap_space *space, struct folio *folio);
+int lazymap_error_remove_folio(struct lazymap_space *space,
+			       struct folio *folio);
+
+void lazymap_space_stats(struct lazymap_space *space,
+			 struct lazymap_stats *stats);
+
+#endif /* _LINUX_LAZYMAP_H */

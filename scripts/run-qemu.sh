@@ -1,0 +1,106 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Stage 3 (and `make demo` / `make bench`): boot the stock Debian kernel of
+# the pinned release under QEMU/TCG (q35 + emulated intel-iommu, ivshmem-plain
+# with a 1 GiB BAR2, edu) with the stock VFIO modules and lazymap's modules
+# loaded, and run programs from an initramfs.
+# usage: scripts/run-qemu.sh tests|bench TEST...  |  scripts/run-qemu.sh demo
+# Logs in build/selftests-qemu/ (tests), build/demo/, build/bench/.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+HERE=$(cd "$(dirname "$0")" && pwd)
+PROJ=$(cd "$HERE/.." && pwd)
+
+mode=${1:?usage: $0 tests|bench|demo [TEST...]}
+shift
+case $mode in
+tests) stage=selftests-qemu ;;
+*) stage=$mode ;;
+esac
+out=$O/$stage
+root=$out/root
+rm -rf "$root" "$out/result" && mkdir -p "$root/lazymap/bin" "$root/lazymap/modules"
+
+# Stock modules the tests need, with their dependencies, decompressed for
+# busybox insmod, in load order.
+MODDIR=$IMG/lib/modules/$KREL
+: > "$root/lazymap/setup"
+for m in $(for x in vfio-pci vfio_iommu_type1 mdev; do
+		modprobe -d "$IMG" -S "$KREL" --show-depends "$x" | awk '/^insmod/ { print $2 }'
+	   done | awk '!seen[$0]++'); do
+	b=$(basename "$m" .xz)
+	xz -dc "$m" > "$root/lazymap/modules/$b"
+	echo "insmod /lazymap/modules/$b || return 1" >> "$root/lazymap/setup"
+done
+# lazymap's own modules, core first.
+for m in lazymap lazymap_test lazymap_vm lazymap_vfio_pci lazymap_mdev; do
+	ko=$(find "$PROJ/drivers" -name "$m.ko" | head -n1)
+	[ -n "$ko" ] || continue
+	cp "$ko" "$root/lazymap/modules/"
+	echo "insmod /lazymap/modules/$m.ko || return 1" >> "$root/lazymap/setup"
+done
+echo 'echo "LAZYMAP-MODULES $(lsmod | awk '\''NR > 1 { print $1 }'\'' | tr "\n" " ")"' >> "$root/lazymap/setup"
+
+touch "$root/lazymap/run"
+for t in "$@"; do
+	cp "$O/selftests/bin/$t" "$root/lazymap/bin/"
+	echo "$t" >> "$root/lazymap/run"
+done
+if [ "$mode" = demo ]; then
+	cp "$HERE/demo.sh" "$root/lazymap/bin/demo"
+	for f in "$O"/selftests/bin/*; do cp "$f" "$root/lazymap/bin/"; done
+	echo demo > "$root/lazymap/run"
+fi
+"$HERE/mkinitramfs.sh" "$out/initramfs.cpio.gz" "$root" || exit 1
+
+# TCG only: /dev/kvm on these machines cannot run a real kernel.  The
+# watchdog below stops QEMU on the done marker, on a KVM error, or on time.
+log=$out/console.log
+: > "$log"
+setsid qemu-system-x86_64 -nographic -no-reboot -nic none \
+	-accel tcg -cpu max -smp 2 -m ${QEMU_MEM:-1G} \
+	-machine q35 -device intel-iommu,intremap=on \
+	-object memory-backend-ram,id=m0,size=1G -device ivshmem-plain,memdev=m0 \
+	-device edu \
+	-kernel "$IMG/boot/vmlinuz-$KREL" -initrd "$out/initramfs.cpio.gz" \
+	-append "console=ttyS0 panic=-1 loglevel=4 intel_iommu=on transparent_hugepage=always" \
+	</dev/null > "$log" 2>&1 &
+qpid=$!
+limit=$(( $(date +%s) + ${QEMU_TIMEOUT:-1200} ))
+while kill -0 $qpid 2>/dev/null; do
+	if grep -q 'KVM internal error' "$log"; then
+		echo "$stage: KVM internal error, stopping QEMU" >&2
+		break
+	fi
+	if grep -q LAZYMAP-DONE "$log"; then
+		sleep 5		# let poweroff finish; it normally exits QEMU
+		break
+	fi
+	if [ "$(date +%s)" -ge $limit ]; then
+		echo "$stage: timeout, stopping QEMU" >&2
+		break
+	fi
+	sleep 0.2
+done
+kill -- -$qpid 2>/dev/null
+wait $qpid 2>/dev/null
+
+if [ "$mode" = demo ]; then
+	sed -n '/LAZYMAP-BEGIN demo/,/LAZYMAP-END demo/p' "$log" | sed '1d;$d'
+	grep -q 'LAZYMAP-END demo rc=0' "$log" || { echo "demo: FAILED, log: $log" >&2; exit 1; }
+	exit 0
+fi
+
+read -r pass fail skip < <(tap_count "$log")
+grep -q LAZYMAP-DONE "$log" || { echo "$stage: no LAZYMAP-DONE" >&2; fail=$((fail + 1)); }
+"$HERE/splat-scan.sh" "$log" || fail=$((fail + 1))
+grep -E '^(not ok|ok) .*' "$log" | grep -vE '^ok ' | head -n 40
+if [ "$mode" = bench ]; then
+	grep -E '^# BENCH' "$log" | sed 's/^# BENCH //' | tee "$out/bench.txt"
+fi
+result $stage "$pass" "$fail" "$skip"
+if [ "$fail" -ne 0 ] || [ $# -gt 0 -a "$pass" -eq 0 ]; then
+	echo "$stage: FAILED, log: $log" >&2
+	exit 1
+fi

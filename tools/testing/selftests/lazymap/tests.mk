@@ -1,0 +1,7 @@
+# SPDX-License-Identifier: GPL-2.0
+# Which selftest programs run in which stage of `make check`.
+# UML: the debug UML kernel with lazymap built in (KASAN, lockdep).
+# QEMU: the stock Debian kernel with lazymap's modules and real PCI devices.
+UML_TESTS  := lazymap_core
+QEMU_TESTS := vfio_pci_stock lazymap_core
+BENCH_TESTS :=
