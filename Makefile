@@ -31,7 +31,7 @@ UMLDIR   := $(CACHE)/umldir
 include tools/testing/selftests/lazymap/tests.mk
 ST_SRC   := tools/testing/selftests/lazymap
 ST_OUT   := $(O)/selftests/bin
-ST_CFLAGS := -static -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -pthread \
+ST_CFLAGS := -static -O2 -g -Wall -Wextra -Werror -pthread \
 	-isystem $(UAPI)/include -I$(CURDIR)/include/uapi \
 	-I$(KSRC)/tools/testing/selftests -I$(CURDIR)/$(ST_SRC)
 

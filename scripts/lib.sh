@@ -13,6 +13,7 @@ result() {
 # a failed case, or never reaches its END marker, counts as one failure.
 tap_count() {
 	awk '
+	{ sub(/\r$/, "") }
 	/LAZYMAP-BEGIN / { name = $2; seen[name] = 1; tot[name] = 0 }
 	/^# Totals: / && name != "" {
 		for (i = 1; i <= NF; i++) {
@@ -25,8 +26,8 @@ tap_count() {
 	}
 	/LAZYMAP-END / {
 		split($3, rc, "=")
-		if (rc[2] != 0 && nf[$2] == 0) { f++; printf "%s: exit status %s\n", $2, rc[2] > "/dev/stderr" }
-		if (!tot[$2] && rc[2] == 0) { f++; printf "%s: no totals\n", $2 > "/dev/stderr" }
+		if (rc[2] + 0 != 0 && nf[$2] == 0) { f++; printf "%s: exit status %s\n", $2, rc[2] > "/dev/stderr" }
+		if (!tot[$2] && rc[2] + 0 == 0) { f++; printf "%s: no totals\n", $2 > "/dev/stderr" }
 		ended[$2] = 1; name = ""
 	}
 	END {
