@@ -67,8 +67,8 @@ struct lazymap_resolved {
  * @accessible: optional; whether the memory can be accessed at all now
  *	(e.g. PCI memory decoding enabled).  Called with the gate held for
  *	read; false makes faults SIGBUS.
- * @release: optional; called once when the last reference to the space is
- *	dropped, after which no other op is called.
+ * @release: optional; called once, from a workqueue, after the last
+ *	reference to the space is dropped; no other op is called after it.
  */
 struct lazymap_ops {
 	int (*resolve)(struct lazymap_space *space, pgoff_t pgoff,
@@ -97,6 +97,8 @@ enum lazymap_kind {
  *	access gate instead of the space's own
  * @pgprot_noncached: map with pgprot_noncached() (device memory)
  * @private: consumer data, lazymap_space_private()
+ * @owner: the module of @ops (THIS_MODULE), pinned until ops->release()
+ *	has run
  */
 struct lazymap_space_params {
 	const char *name;
@@ -107,6 +109,7 @@ struct lazymap_space_params {
 	struct rw_semaphore *gate;
 	bool pgprot_noncached;
 	void *private;
+	struct module *owner;
 };
 
 /* Why a listener is asked to drop a range. */
@@ -160,6 +163,7 @@ struct lazymap_space *__must_check
 lazymap_space_create(const struct lazymap_space_params *params);
 void lazymap_space_get(struct lazymap_space *space);
 void lazymap_space_put(struct lazymap_space *space);
+void lazymap_flush(void);
 void *lazymap_space_private(const struct lazymap_space *space);
 struct address_space *lazymap_space_mapping(const struct lazymap_space *space);
 struct rw_semaphore *lazymap_space_gate(const struct lazymap_space *space);

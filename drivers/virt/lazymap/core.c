@@ -31,6 +31,7 @@
 #define LAZYMAP_MAGIC	0x6c7a6d70	/* "lzmp" */
 
 static struct vfsmount *lazymap_mnt;
+static struct workqueue_struct *lazymap_wq;
 static int lazymap_mnt_count;
 
 static int lazymap_init_fs_context(struct fs_context *fc)
@@ -64,6 +65,8 @@ static void lazymap_free_inode(struct inode *inode)
 	iput(inode);
 	simple_release_fs(&lazymap_mnt, &lazymap_mnt_count);
 }
+
+static void lazymap_space_free(struct work_struct *work);
 
 /**
  * lazymap_space_create() - create a space
@@ -105,6 +108,9 @@ struct lazymap_space *lazymap_space_create(const struct lazymap_space_params *pa
 	}
 
 	kref_init(&space->ref);
+	INIT_WORK(&space->release_work, lazymap_space_free);
+	space->owner = params->owner;
+	__module_get(space->owner);
 	space->ops = params->ops;
 	space->kind = params->kind;
 	space->size = params->size;
@@ -137,13 +143,11 @@ void lazymap_space_get(struct lazymap_space *space)
 }
 EXPORT_SYMBOL_GPL(lazymap_space_get);
 
-static void lazymap_space_release(struct kref *ref)
+static void lazymap_space_free(struct work_struct *work)
 {
-	struct lazymap_space *space = container_of(ref, struct lazymap_space, ref);
-
-	/* Tracked VMAs and listeners hold or imply references. */
-	WARN_ON_ONCE(!list_empty(&space->vmas));
-	WARN_ON_ONCE(!RB_EMPTY_ROOT(&space->listeners.rb_root));
+	struct lazymap_space *space =
+		container_of(work, struct lazymap_space, release_work);
+	struct module *owner = space->owner;
 
 	lazymap_debugfs_remove(space);
 	if (space->ops->release)
@@ -155,14 +159,26 @@ static void lazymap_space_release(struct kref *ref)
 		lazymap_free_inode(space->inode);
 	kfree(space->name);
 	kfree(space);
+	module_put(owner);
+}
+
+static void lazymap_space_release(struct kref *ref)
+{
+	struct lazymap_space *space = container_of(ref, struct lazymap_space, ref);
+
+	/* Tracked VMAs and listeners hold or imply references. */
+	WARN_ON_ONCE(!list_empty(&space->vmas));
+	WARN_ON_ONCE(!RB_EMPTY_ROOT(&space->listeners.rb_root));
+	queue_work(lazymap_wq, &space->release_work);
 }
 
 /**
  * lazymap_space_put() - drop a reference
  * @space: the space
  *
- * The last put (the consumer's and every VMA's) calls ops->release() and
- * frees the space.  Listeners must be unregistered before the consumer's
+ * The last put (the consumer's and every VMA's) queues the release:
+ * ops->release() runs and the space is freed from a workqueue, see
+ * lazymap_flush().  Listeners must be unregistered before the consumer's
  * put.
  */
 void lazymap_space_put(struct lazymap_space *space)
@@ -170,6 +186,18 @@ void lazymap_space_put(struct lazymap_space *space)
 	kref_put(&space->ref, lazymap_space_release);
 }
 EXPORT_SYMBOL_GPL(lazymap_space_put);
+
+/**
+ * lazymap_flush() - wait until every space already put is released
+ *
+ * For consumers that must know their ops->release() has run, e.g. before
+ * freeing what it refers to outside the space.
+ */
+void lazymap_flush(void)
+{
+	flush_workqueue(lazymap_wq);
+}
+EXPORT_SYMBOL_GPL(lazymap_flush);
 
 void *lazymap_space_private(const struct lazymap_space *space)
 {
@@ -501,12 +529,17 @@ EXPORT_SYMBOL_GPL(lazymap_space_stats);
 
 static int __init lazymap_init(void)
 {
+	lazymap_wq = alloc_workqueue("lazymap", WQ_UNBOUND, 0);
+	if (!lazymap_wq)
+		return -ENOMEM;
 	lazymap_debugfs_init();
 	return 0;
 }
 
 static void __exit lazymap_exit(void)
 {
+	/* Consumers pin this module, so every space is released by now. */
+	destroy_workqueue(lazymap_wq);
 	lazymap_debugfs_exit();
 }
 

@@ -14,6 +14,7 @@
 #include <linux/rbtree.h>
 #include <linux/rwsem.h>
 #include <linux/sched.h>
+#include <linux/workqueue.h>
 #include <kunit/visibility.h>
 
 /*
@@ -21,10 +22,16 @@
  *
  * Created by lazymap_space_create() with one reference, which the consumer
  * drops with lazymap_space_put().  Every tracked VMA holds a reference too,
- * so a space outlives its last mapping; ops->release() runs on the last put.
+ * so a space outlives its last mapping.  The last put queues @release_work,
+ * which removes the debugfs files, calls ops->release() and frees the space
+ * outside whatever lock the putter holds: the last put may come from
+ * vm_ops->close() under mmap_lock, where waiting for a debugfs reader that
+ * faults on the same mm would deadlock.
  */
 struct lazymap_space {
 	struct kref ref;
+	struct work_struct release_work;
+	struct module *owner;
 	char *name;
 	const struct lazymap_ops *ops;
 	enum lazymap_kind kind;

@@ -363,6 +363,7 @@ static int lazymap_test_create(void __user *uarg)
 						  LAZYMAP_KIND_PAGE;
 	params.size = c.length;
 	params.private = ts;
+	params.owner = THIS_MODULE;
 	ts->space = lazymap_space_create(&params);
 	if (IS_ERR(ts->space)) {
 		ret = PTR_ERR(ts->space);

@@ -105,13 +105,21 @@ static struct lazymap_vma *lazymap_vma_alloc(struct lazymap_space *space,
  * A copy of a tracked VMA (fork, split, mremap): vm_private_data still
  * points at the original's record.  open() cannot fail, and the copy must
  * be tracked to be zapped correctly, so the small record allocation is
- * __GFP_NOFAIL.  The owner is unknown here: for fork, current is the parent.
+ * __GFP_NOFAIL.  A split or mremap stays in the same mm and keeps the
+ * owner; for fork, current is the parent, so the child's first fault
+ * fills the owner in.
  */
 static void lazymap_vm_open(struct vm_area_struct *vma)
 {
 	struct lazymap_vma *orig = vma->vm_private_data;
+	struct lazymap_vma *rec;
 
-	lazymap_vma_alloc(orig->space, vma, GFP_KERNEL_ACCOUNT | __GFP_NOFAIL);
+	rec = lazymap_vma_alloc(orig->space, vma,
+				GFP_KERNEL_ACCOUNT | __GFP_NOFAIL);
+	if (vma->vm_mm == current->mm && orig->pid) {
+		rec->pid = orig->pid;
+		memcpy(rec->comm, orig->comm, sizeof(rec->comm));
+	}
 }
 
 static void lazymap_vm_close(struct vm_area_struct *vma)

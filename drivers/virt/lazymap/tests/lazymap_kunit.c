@@ -115,9 +115,11 @@ static const struct lazymap_ops kspace_ops = {
 	.release = kspace_release,
 };
 
+/* Released before the test's memory (ks) is freed. */
 static void kspace_put_action(void *space)
 {
 	lazymap_space_put(space);
+	lazymap_flush();
 }
 
 static struct lazymap_space *kspace_create(struct kunit *test,
@@ -209,8 +211,10 @@ static void lazymap_test_lifecycle(struct kunit *test)
 	/* An extra reference (as a VMA holds) delays release. */
 	lazymap_space_get(space);
 	lazymap_space_put(space);
+	lazymap_flush();
 	KUNIT_EXPECT_EQ(test, ks->releases, 0);
 	lazymap_space_put(space);
+	lazymap_flush();
 	KUNIT_EXPECT_EQ(test, ks->releases, 1);
 	KUNIT_EXPECT_EQ(test, ks->resolves, 0);
 }
