@@ -1549,4 +1549,203 @@ TEST_F(lazymap_core, debugfs_stats)
 	}
 }
 
+/*
+ * Huge faults (QEMU stage: UML has no THP, so these SKIP there).  An 8 MiB
+ * space backed by 2 MiB blocks: a pfn space maps every naturally aligned
+ * block with one PMD entry when the VMA allows it, and falls back to 4 KiB
+ * entries when the address or offset is misaligned or part of the block is
+ * revoked; a page space always maps 4 KiB entries (6.12 has no
+ * vmf_insert_folio_pmd()).
+ */
+#define HUGE_LEN		(4 * SZ_2M)
+#define HUGE_ORDER		9
+
+FIXTURE(lazymap_huge) {
+	int dev_fd;
+	int fd;
+	void *reserve;		/* PROT_NONE reservation holding the mapping */
+	size_t reserve_len;
+};
+
+FIXTURE_VARIANT(lazymap_huge) {
+	__u32 flags;
+	bool pmd;		/* PMD entries expected where aligned */
+};
+
+FIXTURE_VARIANT_ADD(lazymap_huge, pfn) {
+	.flags = LAZYMAP_TEST_PFN,
+	.pmd = true,
+};
+
+FIXTURE_VARIANT_ADD(lazymap_huge, page) {
+	.flags = 0,
+	.pmd = false,
+};
+
+FIXTURE_SETUP(lazymap_huge)
+{
+	struct sigaction sa = { .sa_handler = sigbus_handler };
+	int ret;
+
+	self->dev_fd = -1;
+	self->fd = -1;
+	self->reserve = NULL;
+	if (access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK))
+		SKIP(return, "no transparent hugepages: no huge pfnmap faults");
+	self->dev_fd = open(LAZYMAP_DEV, O_RDWR | O_CLOEXEC);
+	if (self->dev_fd < 0)
+		SKIP(return, "%s: %s", LAZYMAP_DEV, strerror(errno));
+	ret = lm_create(self->dev_fd, variant->flags, HUGE_LEN, HUGE_ORDER, NULL);
+	ASSERT_LE(0, ret)
+		TH_LOG("CREATE 8 MiB, order 9: %s", strerror(-ret));
+	self->fd = ret;
+
+	/* Room for the mapping at any 2 MiB-aligned address plus a skew. */
+	self->reserve_len = HUGE_LEN + 2 * SZ_2M;
+	self->reserve = mmap(NULL, self->reserve_len, PROT_NONE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->reserve);
+
+	sigemptyset(&sa.sa_mask);
+	ASSERT_EQ(0, sigaction(SIGBUS, &sa, NULL));
+}
+
+FIXTURE_TEARDOWN(lazymap_huge)
+{
+	if (self->reserve && self->reserve != MAP_FAILED)
+		munmap(self->reserve, self->reserve_len);
+	if (self->fd >= 0)
+		close(self->fd);
+	if (self->dev_fd >= 0)
+		close(self->dev_fd);
+}
+
+/* Map @len from space @offset at a 2 MiB-aligned address + @skew. */
+static volatile uint8_t *huge_map(FIXTURE_DATA(lazymap_huge) *self,
+				  size_t offset, size_t len, size_t skew)
+{
+	uintptr_t a = ((uintptr_t)self->reserve + SZ_2M - 1) & ~(SZ_2M - 1);
+	void *p;
+
+	p = mmap((void *)(a + skew), len, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED, self->fd, offset);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Read one byte of each page of [p, p + len); pages raising SIGBUS. */
+static size_t huge_touch(const volatile uint8_t *p, size_t len)
+{
+	size_t off, sigbus = 0;
+	uint8_t v;
+
+	for (off = 0; off < len; off += PG)
+		if (read_byte(p + off, &v))
+			sigbus++;
+	return sigbus;
+}
+
+TEST_F(lazymap_huge, aligned_first_touch)
+{
+	struct lazymap_test_stats st;
+	volatile uint8_t *p;
+	size_t pg;
+
+	p = huge_map(self, 0, HUGE_LEN, 0);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0UL, huge_touch(p, HUGE_LEN));
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	if (variant->pmd) {
+		EXPECT_EQ(HUGE_LEN / SZ_2M, st.faults[1]);
+		EXPECT_EQ(0ULL, st.faults[0]);
+	} else {
+		EXPECT_EQ(HUGE_LEN / PG, st.faults[0]);
+		EXPECT_EQ(0ULL, st.faults[1]);
+	}
+	TH_LOG("faults 4K %llu 2M %llu fallbacks %llu",
+	       (unsigned long long)st.faults[0],
+	       (unsigned long long)st.faults[1],
+	       (unsigned long long)st.fallbacks);
+
+	/* Every page is its own memory: write and read back a pattern. */
+	for (pg = 0; pg < HUGE_LEN / PG; pg++)
+		p[pg * PG + 7] = pat(pg);
+	for (pg = 0; pg < HUGE_LEN / PG; pg++)
+		ASSERT_EQ(pat(pg), p[pg * PG + 7]);
+}
+
+TEST_F(lazymap_huge, misaligned_address)
+{
+	struct lazymap_test_stats st;
+	volatile uint8_t *p;
+
+	/* 4 KiB past a 2 MiB boundary: no block fits the VMA's alignment. */
+	p = huge_map(self, 0, HUGE_LEN - SZ_2M, PG);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0UL, huge_touch(p, HUGE_LEN - SZ_2M));
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	EXPECT_EQ((HUGE_LEN - SZ_2M) / PG, st.faults[0]);
+	EXPECT_EQ(0ULL, st.faults[1]);
+}
+
+TEST_F(lazymap_huge, misaligned_offset)
+{
+	struct lazymap_test_stats st;
+	volatile uint8_t *p;
+
+	/* Aligned address, offset one page in: pfns never line up. */
+	p = huge_map(self, PG, SZ_2M * 2, 0);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0UL, huge_touch(p, SZ_2M * 2));
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	EXPECT_EQ(SZ_2M * 2 / PG, st.faults[0]);
+	EXPECT_EQ(0ULL, st.faults[1]);
+}
+
+TEST_F(lazymap_huge, partly_revoked_block)
+{
+	struct lazymap_test_stats st;
+	volatile uint8_t *p;
+
+	/* One revoked page in block 0: the block falls back to 4 KiB. */
+	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_REVOKE, 5 * PG, PG, 0));
+	p = huge_map(self, 0, HUGE_LEN, 0);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(1UL, huge_touch(p, HUGE_LEN));
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	EXPECT_EQ(1ULL, st.sigbus);
+	if (variant->pmd) {
+		EXPECT_EQ(SZ_2M / PG - 1, st.faults[0]);
+		EXPECT_EQ(HUGE_LEN / SZ_2M - 1, st.faults[1]);
+	}
+
+	/* Restored: the page faults in, the rest stays mapped. */
+	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_RESTORE, 0, HUGE_LEN, 0));
+	ASSERT_EQ(0UL, huge_touch(p, HUGE_LEN));
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	if (variant->pmd)
+		EXPECT_EQ(SZ_2M / PG, st.faults[0]);
+}
+
+TEST_F(lazymap_huge, zap_inside_block)
+{
+	struct lazymap_test_stats st;
+	volatile uint8_t *p;
+
+	p = huge_map(self, 0, HUGE_LEN, 0);
+	ASSERT_NE(NULL, p);
+	p[SZ_2M + 3 * PG] = 0x3c;
+	ASSERT_EQ(0UL, huge_touch(p, HUGE_LEN));
+	/* Zapping one page of a PMD-mapped block drops the whole entry. */
+	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_ZAP, SZ_2M + 3 * PG, PG, 0));
+	ASSERT_EQ(0UL, huge_touch(p, HUGE_LEN));
+	ASSERT_EQ(0x3c, p[SZ_2M + 3 * PG]);
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	if (variant->pmd) {
+		EXPECT_EQ(HUGE_LEN / SZ_2M + 1, st.faults[1]);
+		EXPECT_EQ(0ULL, st.faults[0]);
+	} else {
+		EXPECT_EQ(HUGE_LEN / PG + 1, st.faults[0]);
+	}
+}
+
 TEST_HARNESS_MAIN
