@@ -34,7 +34,7 @@ for m in $(for x in vfio-pci vfio_iommu_type1 mdev; do
 	echo "insmod /lazymap/modules/$b || return 1" >> "$root/lazymap/setup"
 done
 # lazymap's own modules, core first.
-for m in lazymap lazymap_test lazymap_vm lazymap_vfio_pci lazymap_mdev; do
+for m in lazymap lazymap_test lazymap-vm lazymap-vfio-pci lazymap-mdev; do
 	ko=$(find "$PROJ/drivers" -name "$m.ko" | head -n1)
 	[ -n "$ko" ] || continue
 	cp "$ko" "$root/lazymap/modules/"
@@ -61,7 +61,8 @@ log=$out/console.log
 setsid qemu-system-x86_64 -nographic -no-reboot -nic none \
 	-accel tcg -cpu max -smp 2 -m ${QEMU_MEM:-1G} \
 	-machine q35 -device intel-iommu,intremap=on \
-	-object memory-backend-ram,id=m0,size=1G -device ivshmem-plain,memdev=m0 \
+	-device pcie-root-port,id=rp0,chassis=1,slot=1 \
+	-object memory-backend-ram,id=m0,size=1G -device ivshmem-plain,memdev=m0,bus=rp0 \
 	-device edu \
 	-kernel "$IMG/boot/vmlinuz-$KREL" -initrd "$out/initramfs.cpio.gz" \
 	-append "console=ttyS0 panic=-1 loglevel=4 intel_iommu=on transparent_hugepage=always" \

@@ -3,5 +3,5 @@
 # UML: the debug UML kernel with lazymap built in (KASAN, lockdep).
 # QEMU: the stock Debian kernel with lazymap's modules and real PCI devices.
 UML_TESTS  := lazymap_core
-QEMU_TESTS := vfio_pci_stock lazymap_core
+QEMU_TESTS := vfio_pci_stock lazymap_core vfio_pci_lazymap
 BENCH_TESTS :=

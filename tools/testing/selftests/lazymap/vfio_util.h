@@ -27,6 +27,26 @@
 
 #include <linux/vfio.h>
 
+#define IVSHMEM_VENDOR	0x1af4
+#define IVSHMEM_DEVICE	0x1110
+
+#define SZ_4K		0x1000UL
+#define SZ_2M		0x200000UL
+#define SZ_1G		0x40000000UL
+
+/*
+ * vfio-pci places region index N at file offset N << 40. This is not uapi
+ * (userspace is meant to use the offset from REGION_INFO), but it is the
+ * layout every vfio-pci kernel uses, and the only way to name the offset of
+ * a region that does not exist. The fixture checks it against BAR2's offset.
+ */
+#define VFIO_PCI_OFFSET_SHIFT	40
+#define REGION_OFFSET(index)	((uint64_t)(index) << VFIO_PCI_OFFSET_SHIFT)
+
+#define BAR2_MMAP_FLAGS	((__u32)(VFIO_REGION_INFO_FLAG_READ |		\
+				 VFIO_REGION_INFO_FLAG_WRITE |		\
+				 VFIO_REGION_INFO_FLAG_MMAP))
+
 #define PCI_SYSFS_DEVICES	"/sys/bus/pci/devices"
 #define PCI_SYSFS_PROBE		"/sys/bus/pci/drivers_probe"
 #define VFIO_CONTAINER_PATH	"/dev/vfio/vfio"

@@ -1,0 +1,455 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * lazymap-vfio-pci on a real (emulated) PCI device: the ivshmem-plain
+ * device of the QEMU stage (BAR2 = 1 GiB of RAM), bound to lazymap-vfio-pci
+ * and used through stock VFIO type1.
+ *
+ * - everything but BAR mmap is vfio-pci-core's: region info is the same as
+ *   under stock vfio-pci, and mmap rejects what stock rejects;
+ * - BAR2 faults in lazily at the physical limit: one PUD fault for a
+ *   1 GiB-aligned mapping, 512 PMD faults for a 2 MiB-aligned one, each
+ *   counted in debugfs lazymap/vfio-<BDF>/stats;
+ * - vfio-pci-core's zaps reach lazymap's mappings: clearing memory enable
+ *   in the command register makes accesses SIGBUS until it is set again,
+ *   with the BAR's data intact; VFIO_DEVICE_RESET zaps;
+ * - VMA tracking across fork, partial munmap and a closed device fd.
+ *
+ * SKIPs without ivshmem or without the lazymap-vfio-pci driver.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <linux/pci_regs.h>
+
+#pragma GCC diagnostic ignored "-Wclobbered"
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#include "kselftest_harness.h"
+#pragma GCC diagnostic pop
+#include "vfio_util.h"
+
+#define DRIVER		"lazymap-vfio-pci"
+#define DEBUGFS		"/sys/kernel/debug/lazymap"
+
+/* A SIGBUS during read_byte() jumps back; anywhere else it kills. */
+static sigjmp_buf *volatile sigbus_env;
+
+static void sigbus_handler(int sig)
+{
+	sigjmp_buf *env = sigbus_env;
+
+	if (!env) {
+		signal(sig, SIG_DFL);
+		return;
+	}
+	sigbus_env = NULL;
+	siglongjmp(*env, 1);
+}
+
+/* *@p into *@val: 0, or -1 if the access raised SIGBUS. */
+static __attribute__((noinline)) int read_byte(const volatile uint8_t *p,
+					       uint8_t *val)
+{
+	sigjmp_buf env;
+
+	if (sigsetjmp(env, 1))
+		return -1;
+	sigbus_env = &env;
+	*val = *p;
+	sigbus_env = NULL;
+	return 0;
+}
+
+/* One value of debugfs lazymap/vfio-<bdf>/stats, or -1. */
+static long long space_stat(const char *bdf, const char *name)
+{
+	char path[256], line[128];
+	long long val = -1;
+	size_t n = strlen(name);
+	FILE *f;
+
+	snprintf(path, sizeof(path), DEBUGFS "/vfio-%s/stats", bdf);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, name, n) && line[n] == ':')
+			val = strtoll(line + n + 1, NULL, 10);
+	fclose(f);
+	return val;
+}
+
+/* Lines of debugfs lazymap/vfio-<bdf>/mappings after the header, or -1. */
+static int space_mappings(const char *bdf, char lines[][160], int max)
+{
+	char path[256], line[160];
+	int n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), DEBUGFS "/vfio-%s/mappings", bdf);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (line[0] == '#')
+			continue;
+		if (n < max)
+			strcpy(lines[n], line);
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/* Read one byte of every 4 KiB page; returns the pages that SIGBUSed. */
+static size_t touch(const volatile uint8_t *p, size_t len)
+{
+	size_t off, bad = 0;
+	uint8_t v;
+
+	for (off = 0; off < len; off += SZ_4K)
+		if (read_byte(p + off, &v))
+			bad++;
+	return bad;
+}
+
+static int config_rw16(int fd, uint64_t cfg_off, unsigned int reg,
+		       uint16_t *val, bool write)
+{
+	ssize_t n = write ? pwrite(fd, val, 2, cfg_off + reg) :
+			    pread(fd, val, 2, cfg_off + reg);
+
+	return n == 2 ? 0 : -1;
+}
+
+FIXTURE(vfio_pci_lazymap) {
+	char bdf[PCI_BDF_LEN];
+	struct vfio_type1_dev dev;
+	struct vfio_region_info bar2, cfg;
+	void *map;
+	size_t map_len;
+};
+
+FIXTURE_SETUP(vfio_pci_lazymap)
+{
+	struct sigaction sa = { .sa_handler = sigbus_handler };
+	int ret;
+
+	vfio_type1_init(&self->dev);
+	self->map = NULL;
+
+	ret = pci_find_device(IVSHMEM_VENDOR, IVSHMEM_DEVICE, self->bdf,
+			      sizeof(self->bdf));
+	if (ret)
+		SKIP(return, "no ivshmem device: %s", strerror(-ret));
+	if (access("/sys/bus/pci/drivers/" DRIVER, F_OK))
+		SKIP(return, DRIVER " is not loaded");
+	ret = pci_bind_driver(self->bdf, DRIVER);
+	ASSERT_EQ(0, ret) TH_LOG("binding to " DRIVER ": %s", strerror(-ret));
+	ret = vfio_type1_open(&self->dev, self->bdf);
+	ASSERT_EQ(0, ret) TH_LOG("VFIO type1 open: %s", strerror(-ret));
+	ASSERT_EQ(0, vfio_region_info(self->dev.device_fd,
+				      VFIO_PCI_BAR2_REGION_INDEX, &self->bar2));
+	ASSERT_EQ(0, vfio_region_info(self->dev.device_fd,
+				      VFIO_PCI_CONFIG_REGION_INDEX, &self->cfg));
+	ASSERT_EQ(SZ_1G, self->bar2.size);
+
+	sigemptyset(&sa.sa_mask);
+	ASSERT_EQ(0, sigaction(SIGBUS, &sa, NULL));
+}
+
+FIXTURE_TEARDOWN(vfio_pci_lazymap)
+{
+	if (self->map)
+		munmap(self->map, self->map_len);
+	vfio_type1_close(&self->dev);
+}
+
+static volatile uint8_t *bar2_map(FIXTURE_DATA(vfio_pci_lazymap) *self,
+				  size_t len, size_t align, size_t skew)
+{
+	void *p = vfio_mmap_aligned(self->dev.device_fd, self->bar2.offset, len,
+				    PROT_READ | PROT_WRITE, align, skew);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	self->map = p;
+	self->map_len = len;
+	return p;
+}
+
+/* Region info (or its error) under lazymap-vfio-pci equals stock's. */
+TEST_F(vfio_pci_lazymap, region_info_matches_stock)
+{
+	struct vfio_region_info mine[VFIO_PCI_NUM_REGIONS] = {};
+	int mine_ret[VFIO_PCI_NUM_REGIONS];
+	struct vfio_region_info stock = {};
+	struct vfio_type1_dev sdev;
+	unsigned int i;
+
+	for (i = 0; i < VFIO_PCI_NUM_REGIONS; i++)
+		mine_ret[i] = vfio_region_info(self->dev.device_fd, i, &mine[i]);
+	/* BAR2 at least; a non-VGA device has no VGA region (EINVAL). */
+	ASSERT_EQ(0, mine_ret[VFIO_PCI_BAR2_REGION_INDEX]);
+	vfio_type1_close(&self->dev);
+
+	ASSERT_EQ(0, pci_bind_driver(self->bdf, "vfio-pci"));
+	vfio_type1_init(&sdev);
+	ASSERT_EQ(0, vfio_type1_open(&sdev, self->bdf));
+	for (i = 0; i < VFIO_PCI_NUM_REGIONS; i++) {
+		EXPECT_EQ(mine_ret[i], vfio_region_info(sdev.device_fd, i, &stock))
+			TH_LOG("region %u", i);
+		if (mine_ret[i])
+			continue;
+		EXPECT_EQ(stock.size, mine[i].size) TH_LOG("region %u", i);
+		EXPECT_EQ(stock.flags, mine[i].flags) TH_LOG("region %u", i);
+		EXPECT_EQ(stock.offset, mine[i].offset) TH_LOG("region %u", i);
+	}
+	vfio_type1_close(&sdev);
+}
+
+TEST_F(vfio_pci_lazymap, bar2_pattern)
+{
+	volatile uint64_t *p;
+	uint64_t seed = (uint64_t)getpid() << 32;
+	size_t i, n = SZ_1G / SZ_4K;
+
+	p = (volatile uint64_t *)bar2_map(self, SZ_1G, SZ_2M, 0);
+	ASSERT_NE(NULL, p);
+	for (i = 0; i < n; i++)
+		p[i * SZ_4K / 8] = seed ^ (i * 0x9e3779b97f4a7c15ULL);
+	ASSERT_EQ(0, munmap((void *)p, SZ_1G));
+	self->map = NULL;
+
+	p = (volatile uint64_t *)bar2_map(self, SZ_1G, SZ_2M, 0);
+	ASSERT_NE(NULL, p);
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(seed ^ (i * 0x9e3779b97f4a7c15ULL), p[i * SZ_4K / 8])
+			TH_LOG("page %zu", i);
+}
+
+/* First touch of the whole BAR: faults at the physical limit. */
+static void first_touch(struct __test_metadata *_metadata,
+			FIXTURE_DATA(vfio_pci_lazymap) *self, size_t align,
+			size_t skew, long want_faults, const char *stat,
+			long long want_stat)
+{
+	long long before = space_stat(self->bdf, stat);
+	volatile uint8_t *p;
+	long f0 = 0, f1;
+
+	ASSERT_LE(0, before) TH_LOG("debugfs stats of vfio-%s", self->bdf);
+	p = bar2_map(self, SZ_1G, align, skew);
+	ASSERT_NE(NULL, p);
+	/*
+	 * Warm the code, stack and data touch() uses (read_byte() writes
+	 * sigbus_env) so that they add no faults to the count.
+	 */
+	touch((const volatile uint8_t *)&f0, 1);
+	f0 = minor_faults();
+	ASSERT_EQ(0UL, touch(p, SZ_1G));
+	f1 = minor_faults();
+	EXPECT_EQ(want_faults, f1 - f0);
+	EXPECT_EQ(want_stat, space_stat(self->bdf, stat) - before);
+	TH_LOG("%ld minor faults for 262144 pages", f1 - f0);
+}
+
+TEST_F(vfio_pci_lazymap, first_touch_1g_aligned)
+{
+	first_touch(_metadata, self, SZ_1G, 0, 1, "faults_1g", 1);
+}
+
+TEST_F(vfio_pci_lazymap, first_touch_2m_aligned)
+{
+	first_touch(_metadata, self, SZ_1G, SZ_2M, 512, "faults_2m", 512);
+}
+
+/* Memory disable in the command register: SIGBUS, then data intact. */
+TEST_F(vfio_pci_lazymap, memory_disable_sigbus)
+{
+	long long sigbus0 = space_stat(self->bdf, "sigbus");
+	volatile uint8_t *p;
+	uint16_t cmd, off;
+	uint8_t v;
+
+	p = bar2_map(self, 8 * SZ_2M, SZ_2M, 0);
+	ASSERT_NE(NULL, p);
+	p[0] = 0x11;
+	p[5 * SZ_2M + 77] = 0x22;
+
+	ASSERT_EQ(0, config_rw16(self->dev.device_fd, self->cfg.offset,
+				 PCI_COMMAND, &cmd, false));
+	ASSERT_TRUE(cmd & PCI_COMMAND_MEMORY);
+	off = cmd & ~PCI_COMMAND_MEMORY;
+	ASSERT_EQ(0, config_rw16(self->dev.device_fd, self->cfg.offset,
+				 PCI_COMMAND, &off, true));
+	EXPECT_EQ(-1, read_byte(p, &v));
+	EXPECT_EQ(-1, read_byte(p + 5 * SZ_2M + 77, &v));
+	EXPECT_EQ(8 * SZ_2M / SZ_4K, touch(p, 8 * SZ_2M));
+	EXPECT_LT(sigbus0, space_stat(self->bdf, "sigbus"));
+
+	ASSERT_EQ(0, config_rw16(self->dev.device_fd, self->cfg.offset,
+				 PCI_COMMAND, &cmd, true));
+	ASSERT_EQ(0, read_byte(p, &v));
+	EXPECT_EQ(0x11, v);
+	ASSERT_EQ(0, read_byte(p + 5 * SZ_2M + 77, &v));
+	EXPECT_EQ(0x22, v);
+}
+
+TEST_F(vfio_pci_lazymap, reset_zaps)
+{
+	struct vfio_device_info info;
+	volatile uint8_t *p;
+	long long f0;
+
+	ASSERT_EQ(0, vfio_device_info(self->dev.device_fd, &info));
+	if (!(info.flags & VFIO_DEVICE_FLAGS_RESET))
+		SKIP(return, "device has no reset");
+	p = bar2_map(self, SZ_1G, SZ_1G, 0);
+	ASSERT_NE(NULL, p);
+	p[123] = 0x5a;
+	f0 = space_stat(self->bdf, "faults_1g");
+	ASSERT_EQ(0, ioctl(self->dev.device_fd, VFIO_DEVICE_RESET));
+	/* The zap dropped the PUD entry: the next access faults again. */
+	ASSERT_EQ(0UL, touch(p, SZ_1G));
+	EXPECT_EQ(f0 + 1, space_stat(self->bdf, "faults_1g"));
+}
+
+TEST_F(vfio_pci_lazymap, fork_tracking)
+{
+	char lines[4][160];
+	volatile uint8_t *p;
+	int pipefd[2], status;
+	pid_t child;
+	char c;
+
+	p = bar2_map(self, 4 * SZ_2M, SZ_2M, 0);
+	ASSERT_NE(NULL, p);
+	p[0] = 0x42;
+	ASSERT_EQ(1, space_mappings(self->bdf, lines, 4));
+	ASSERT_EQ(0, pipe(pipefd));
+	child = fork();
+	ASSERT_LE(0, child);
+	if (!child) {
+		/* The child sees the same BAR, through its own VMA. */
+		if (p[0] != 0x42 || p[3 * SZ_2M] != p[3 * SZ_2M])
+			_exit(1);
+		close(pipefd[1]);
+		(void)!read(pipefd[0], &c, 1);
+		_exit(0);
+	}
+	close(pipefd[0]);
+	usleep(200000);
+	EXPECT_EQ(2, space_mappings(self->bdf, lines, 4));
+	close(pipefd[1]);
+	ASSERT_EQ(child, waitpid(child, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	EXPECT_EQ(1, space_mappings(self->bdf, lines, 4));
+}
+
+TEST_F(vfio_pci_lazymap, partial_munmap)
+{
+	unsigned long start, end, pgoff;
+	char lines[4][160];
+	volatile uint8_t *p;
+
+	p = bar2_map(self, 4 * SZ_2M, SZ_2M, 0);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, munmap((void *)p, 2 * SZ_2M));
+	ASSERT_EQ(1, space_mappings(self->bdf, lines, 4));
+	ASSERT_EQ(3, sscanf(lines[0], "%*d %*s %lx %lx %lx", &start, &end,
+			    &pgoff));
+	EXPECT_EQ((uintptr_t)p + 2 * SZ_2M, start);
+	EXPECT_EQ((uintptr_t)p + 4 * SZ_2M, end);
+	EXPECT_EQ((self->bar2.offset + 2 * SZ_2M) / SZ_4K, pgoff);
+	ASSERT_EQ(0UL, touch(p + 2 * SZ_2M, 2 * SZ_2M));
+	self->map = (void *)(p + 2 * SZ_2M);
+	self->map_len = 2 * SZ_2M;
+}
+
+TEST_F(vfio_pci_lazymap, close_fd_while_mapped)
+{
+	char lines[2][160];
+	volatile uint8_t *p;
+
+	p = bar2_map(self, SZ_2M, SZ_2M, 0);
+	ASSERT_NE(NULL, p);
+	p[1] = 0x77;
+	/* The VMA holds the device file: the mapping keeps working. */
+	vfio_type1_close(&self->dev);
+	ASSERT_EQ(0UL, touch(p, SZ_2M));
+	EXPECT_EQ(0x77, p[1]);
+	EXPECT_EQ(1, space_mappings(self->bdf, lines, 2));
+	ASSERT_EQ(0, munmap((void *)p, SZ_2M));
+	self->map = NULL;
+	EXPECT_EQ(0, space_mappings(self->bdf, lines, 2));
+}
+
+/* mmap errors: the same as stock vfio-pci (vfio_pci_core_mmap()'s). */
+TEST_F(vfio_pci_lazymap, mmap_invalid)
+{
+	const uint64_t bar = self->bar2.offset;
+	const struct {
+		const char *name;
+		int flags;
+		uint64_t offset, len;
+	} cases[] = {
+		{ "private", MAP_PRIVATE, bar, SZ_4K },
+		{ "offset at end", MAP_SHARED, bar + SZ_1G, SZ_4K },
+		{ "length past end", MAP_SHARED, bar + SZ_1G - SZ_4K, 2 * SZ_4K },
+		{ "rom", MAP_SHARED, REGION_OFFSET(VFIO_PCI_ROM_REGION_INDEX), SZ_4K },
+		{ "config", MAP_SHARED, REGION_OFFSET(VFIO_PCI_CONFIG_REGION_INDEX), SZ_4K },
+		{ "no region", MAP_SHARED, REGION_OFFSET(VFIO_PCI_NUM_REGIONS), SZ_4K },
+		{ "index 15", MAP_SHARED, REGION_OFFSET(15), SZ_4K },
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		void *p = mmap(NULL, cases[i].len, cases[i].flags & MAP_PRIVATE ?
+			       PROT_READ : PROT_READ | PROT_WRITE,
+			       cases[i].flags, self->dev.device_fd,
+			       cases[i].offset);
+
+		EXPECT_EQ(MAP_FAILED, p) TH_LOG("%s", cases[i].name);
+		EXPECT_EQ(EINVAL, errno) TH_LOG("%s", cases[i].name);
+		if (p != MAP_FAILED)
+			munmap(p, cases[i].len);
+	}
+}
+
+/* read/write at offsets beyond a region: vfio-pci-core's errors. */
+TEST_F(vfio_pci_lazymap, rw_invalid)
+{
+	const struct {
+		const char *name;
+		uint64_t offset;
+		int err;
+	} cases[] = {
+		{ "bar2 end", self->bar2.offset + SZ_1G, EINVAL },
+		/* vfio_config_do_rw(): out of config space is EFAULT */
+		{ "config end", self->cfg.offset + self->cfg.size, EFAULT },
+		{ "no region", REGION_OFFSET(VFIO_PCI_NUM_REGIONS), EINVAL },
+		{ "index 15", REGION_OFFSET(15), EINVAL },
+	};
+	unsigned int i;
+	uint32_t v = 0;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		EXPECT_EQ(-1, pread(self->dev.device_fd, &v, 4, cases[i].offset))
+			TH_LOG("read %s", cases[i].name);
+		EXPECT_EQ(cases[i].err, errno) TH_LOG("read %s", cases[i].name);
+		EXPECT_EQ(-1, pwrite(self->dev.device_fd, &v, 4, cases[i].offset))
+			TH_LOG("write %s", cases[i].name);
+		EXPECT_EQ(cases[i].err, errno) TH_LOG("write %s", cases[i].name);
+	}
+}
+
+TEST_HARNESS_MAIN
