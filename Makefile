@@ -98,7 +98,7 @@ $(ST_OUT)/%: $(ST_SRC)/%.c $(wildcard $(ST_SRC)/*.h include/uapi/linux/*.h) $(UA
 	@mkdir -p $(ST_OUT)
 	$(CC) $(ST_CFLAGS) -o $@ $< -lpthread
 
-selftests-bin: $(addprefix $(ST_OUT)/,$(sort $(UML_TESTS) $(QEMU_TESTS)))
+selftests-bin: $(addprefix $(ST_OUT)/,$(sort $(UML_TESTS) $(QEMU_TESTS) $(BENCH_TESTS)))
 
 selftests-uml: uml-kernel selftests-bin
 	@scripts/run-uml.sh $(filter $(or $(T),$(UML_TESTS)),$(UML_TESTS))

@@ -79,7 +79,7 @@ static void lazymap_space_free(struct work_struct *work);
 struct lazymap_space *lazymap_space_create(const struct lazymap_space_params *params)
 {
 	struct lazymap_space *space;
-	int i, ret;
+	int ret;
 
 	if (!params->name || !params->name[0] || !params->ops ||
 	    !params->ops->resolve || !params->size ||
@@ -96,13 +96,19 @@ struct lazymap_space *lazymap_space_create(const struct lazymap_space_params *pa
 		ret = -ENOMEM;
 		goto err_free_space;
 	}
+	space->fault_stats = alloc_percpu_gfp(struct lazymap_fault_stats,
+					      GFP_KERNEL_ACCOUNT);
+	if (!space->fault_stats) {
+		ret = -ENOMEM;
+		goto err_free_name;
+	}
 	if (params->mapping) {
 		space->mapping = params->mapping;
 	} else {
 		space->inode = lazymap_alloc_inode();
 		if (IS_ERR(space->inode)) {
 			ret = PTR_ERR(space->inode);
-			goto err_free_name;
+			goto err_free_stats;
 		}
 		space->mapping = space->inode->i_mapping;
 	}
@@ -123,12 +129,12 @@ struct lazymap_space *lazymap_space_create(const struct lazymap_space_params *pa
 	INIT_LIST_HEAD(&space->vmas);
 	mutex_init(&space->listeners_lock);
 	space->listeners = RB_ROOT_CACHED;
-	for (i = 0; i < LAZYMAP_NR_LEVELS; i++)
-		atomic64_set(&space->faults[i], 0);
 
 	lazymap_debugfs_add(space);
 	return space;
 
+err_free_stats:
+	free_percpu(space->fault_stats);
 err_free_name:
 	kfree(space->name);
 err_free_space:
@@ -157,6 +163,7 @@ static void lazymap_space_free(struct work_struct *work)
 	mutex_destroy(&space->listeners_lock);
 	if (space->inode)
 		lazymap_free_inode(space->inode);
+	free_percpu(space->fault_stats);
 	kfree(space->name);
 	kfree(space);
 	module_put(owner);
@@ -510,12 +517,17 @@ EXPORT_SYMBOL_GPL(lazymap_error_remove_folio);
 void lazymap_space_stats(struct lazymap_space *space,
 			 struct lazymap_stats *stats)
 {
-	int i;
+	int cpu, i;
 
-	for (i = 0; i < LAZYMAP_NR_LEVELS; i++)
-		stats->faults[i] = atomic64_read(&space->faults[i]);
-	stats->fallbacks = atomic64_read(&space->fallbacks);
-	stats->sigbus = atomic64_read(&space->sigbus);
+	memset(stats, 0, sizeof(*stats));
+	for_each_possible_cpu(cpu) {
+		struct lazymap_fault_stats *fs = per_cpu_ptr(space->fault_stats, cpu);
+
+		for (i = 0; i < LAZYMAP_NR_LEVELS; i++)
+			stats->faults[i] += READ_ONCE(fs->faults[i]);
+		stats->fallbacks += READ_ONCE(fs->fallbacks);
+		stats->sigbus += READ_ONCE(fs->sigbus);
+	}
 	stats->zaps = atomic64_read(&space->zaps);
 	stats->revokes = atomic64_read(&space->revokes);
 	stats->restores = atomic64_read(&space->restores);

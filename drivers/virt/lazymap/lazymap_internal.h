@@ -17,6 +17,12 @@
 #include <linux/workqueue.h>
 #include <kunit/visibility.h>
 
+struct lazymap_fault_stats {
+	u64 faults[LAZYMAP_NR_LEVELS];
+	u64 fallbacks;
+	u64 sigbus;
+};
+
 /*
  * struct lazymap_space - see <linux/lazymap.h>.
  *
@@ -68,10 +74,9 @@ struct lazymap_space {
 	struct mutex listeners_lock;
 	struct rb_root_cached listeners;
 
-	/* Counters; atomics so the fault path takes no lock for them. */
-	atomic64_t faults[LAZYMAP_NR_LEVELS];
-	atomic64_t fallbacks;
-	atomic64_t sigbus;
+	/* Fault path counters: per CPU, so a fault takes no lock or atomic. */
+	struct lazymap_fault_stats __percpu *fault_stats;
+	/* Other counters, off the fault path. */
 	atomic64_t zaps;
 	atomic64_t revokes;
 	atomic64_t restores;

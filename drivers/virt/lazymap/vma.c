@@ -199,7 +199,8 @@ static vm_fault_t lazymap_vm_huge_fault(struct vm_fault *vmf,
 		ret = VM_FAULT_SIGBUS;
 		goto out_unlock;
 	}
-	if (lazymap_revoked(space, pgoff, 1UL << order)) {
+	if (!mtree_empty(&space->revoked) &&
+	    lazymap_revoked(space, pgoff, 1UL << order)) {
 		/* A huge block partly revoked: let the PTE fault decide. */
 		ret = order ? VM_FAULT_FALLBACK : VM_FAULT_SIGBUS;
 		goto out_unlock;
@@ -219,7 +220,7 @@ static vm_fault_t lazymap_vm_huge_fault(struct vm_fault *vmf,
 	if (!(ret & (VM_FAULT_ERROR | VM_FAULT_FALLBACK))) {
 		unsigned int level = lazymap_order_level(order);
 
-		atomic64_inc(&space->faults[level]);
+		this_cpu_inc(space->fault_stats->faults[level]);
 		atomic64_inc(&rec->faults[level]);
 		if (!rec->pid && current->mm == vma->vm_mm)
 			lazymap_vma_set_owner(rec);
@@ -228,9 +229,9 @@ out_unlock:
 	up_read(space->gate);
 out_count:
 	if (ret & VM_FAULT_FALLBACK)
-		atomic64_inc(&space->fallbacks);
+		this_cpu_inc(space->fault_stats->fallbacks);
 	else if (ret & VM_FAULT_SIGBUS)
-		atomic64_inc(&space->sigbus);
+		this_cpu_inc(space->fault_stats->sigbus);
 	trace_lazymap_fault(space->name, vmf->address, pgoff, order, ret);
 	return ret;
 }

@@ -4,4 +4,4 @@
 # QEMU: the stock Debian kernel with lazymap's modules and real PCI devices.
 UML_TESTS  := lazymap_core
 QEMU_TESTS := vfio_pci_stock lazymap_core vfio_pci_lazymap
-BENCH_TESTS :=
+BENCH_TESTS := bench_vfio
