@@ -98,6 +98,12 @@ $(ST_OUT)/%: $(ST_SRC)/%.c $(wildcard $(ST_SRC)/*.h include/uapi/linux/*.h) $(UA
 	@mkdir -p $(ST_OUT)
 	$(CC) $(ST_CFLAGS) -o $@ $< -lpthread
 
+$(ST_OUT)/%: samples/lazymap/%.c $(wildcard $(ST_SRC)/*.h) $(UAPI)/.done
+	@mkdir -p $(ST_OUT)
+	$(CC) $(ST_CFLAGS) -o $@ $< -lpthread
+
+SAMPLES := vfio_bar_demo
+
 selftests-bin: $(addprefix $(ST_OUT)/,$(sort $(UML_TESTS) $(QEMU_TESTS) $(BENCH_TESTS)))
 
 selftests-uml: uml-kernel selftests-bin
@@ -113,7 +119,7 @@ scripts-test:
 check:
 	@scripts/check.sh
 
-demo: modules selftests-bin
+demo: modules selftests-bin $(addprefix $(ST_OUT)/,$(SAMPLES))
 	@scripts/run-qemu.sh demo
 
 bench: modules selftests-bin

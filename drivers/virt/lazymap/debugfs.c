@@ -6,23 +6,53 @@
  * reference of their own.
  */
 #include <linux/debugfs.h>
+#include <linux/rcupdate.h>
+#include <linux/sched/task.h>
 #include <linux/seq_file.h>
 
 #include "lazymap_internal.h"
 
 static struct dentry *lazymap_debugfs_root;
 
+/*
+ * The owner of a VMA copied by fork is not known when vm_ops->open() runs
+ * (the child has no pid yet); with memcg the mm knows its owner task.
+ */
+static pid_t lazymap_vma_owner(struct lazymap_vma *rec, char *comm)
+{
+	pid_t pid = rec->pid;
+
+	memcpy(comm, rec->comm, TASK_COMM_LEN);
+#ifdef CONFIG_MEMCG
+	if (!pid) {
+		struct task_struct *owner;
+
+		rcu_read_lock();
+		owner = rcu_dereference(rec->vma->vm_mm->owner);
+		if (owner) {
+			pid = task_tgid_nr(owner);
+			__get_task_comm(comm, TASK_COMM_LEN, owner);
+		}
+		rcu_read_unlock();
+	}
+#endif
+	return pid;
+}
+
 static int lazymap_mappings_show(struct seq_file *m, void *unused)
 {
 	struct lazymap_space *space = m->private;
+	char comm[TASK_COMM_LEN];
 	struct lazymap_vma *rec;
+	pid_t pid;
 
 	seq_puts(m, "# pid comm start end pgoff faults_4k faults_2m faults_1g zaps\n");
 	mutex_lock(&space->vmas_lock);
 	list_for_each_entry(rec, &space->vmas, link) {
 		/* The VMA cannot be freed: close() takes vmas_lock first. */
+		pid = lazymap_vma_owner(rec, comm);
 		seq_printf(m, "%d %s %lx %lx %lx %llu %llu %llu %llu\n",
-			   rec->pid, rec->pid ? rec->comm : "-",
+			   pid, pid ? comm : "-",
 			   data_race(rec->vma->vm_start),
 			   data_race(rec->vma->vm_end),
 			   data_race(rec->vma->vm_pgoff),
