@@ -1,0 +1,892 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Sweep the allocation-failure paths of lazymap and its test provider
+ * (/dev/lazymap-test, interface in lazymap_test.h) with fail-nth, in the
+ * manner of tools/testing/selftests/iommu/iommufd_fail_nth.c.
+ *
+ * Each sweep first runs its operation without fault injection, then again
+ * with the 1st, 2nd, 3rd ... slab allocation of the calling thread failed
+ * (/proc/thread-self/fail-nth, through failslab), on a fresh fixture every
+ * time, until an iteration no longer reaches the failing allocation.  The
+ * "persistent" variants fail every allocation from the n-th on, which is
+ * what reaches error paths behind allocations that are retried (see
+ * setup_fault_injection()).  An operation must succeed or fail with
+ * ENOMEM, and must leave the state it promises: a failed CREATE installs
+ * no fd, a failed mmap() tracks no VMA, a failed REVOKE revokes, zaps and
+ * invalidates nothing, a failed RESTORE leaves the range revoked.  Every
+ * space must be released once its fd and mappings are gone (its debugfs
+ * directory goes away and its id becomes free again); leaked memory and
+ * splats are left to kmemleak and the harness's log scan.
+ *
+ * The fixture owns one 4 MiB space (max_order 0, page or pfn kind) for the
+ * whole iteration, so lazymap's pseudo filesystem stays mounted and every
+ * iteration takes the same path: a sweep is only exhaustive if the n-th
+ * allocation is the same call each time.  Page faults are not swept: a
+ * failed allocation there is VM_FAULT_OOM, which goes to the OOM killer.
+ * Pages are only touched with fail-nth disarmed.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/types.h>
+
+#include "../../../../drivers/virt/lazymap/lazymap_test.h"
+
+/*
+ * Keep -Wall -Wextra quiet about 6.12's harness itself: __timeout_handler()
+ * has an unused parameter, and gcc flags the "child" variable of the
+ * TEST_F() wrappers as possibly clobbered by longjmp() (a false positive:
+ * gcc keeps it in the stack frame across the setjmp()).
+ */
+#pragma GCC diagnostic ignored "-Wclobbered"
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#include "kselftest_harness.h"
+#pragma GCC diagnostic pop
+
+#define LAZYMAP_DEV		"/dev/lazymap-test"
+#define LAZYMAP_DEBUGFS		"/sys/kernel/debug/lazymap"
+#define DEBUGFS			"/sys/kernel/debug"
+
+#define PG			4096UL
+#define SZ_1M			0x100000UL
+#define SZ_2M			0x200000UL
+#define SPACE_LEN		(4 * SZ_1M)
+#define SPACE_PAGES		(SPACE_LEN / PG)
+
+/* REVOKE pages [REVOKE_FIRST, REVOKE_FIRST + REVOKE_PAGES): 1 to 3 MiB. */
+#define REVOKE_FIRST		(SZ_1M / PG)
+#define REVOKE_PAGES		(SZ_2M / PG)
+
+/*
+ * An arbitrary bound on the allocations one operation makes (kmemleak and
+ * debugobjects add their own): hitting it means the bound needs raising
+ * more likely than that the kernel is broken.
+ */
+#define FAIL_NTH_MAX		1000U
+/* Seconds per sweep: UML with KASAN and lockdep is slow. */
+#define FAIL_NTH_TIMEOUT	300
+/* Seconds to wait for a closed space to be released (a workqueue does it). */
+#define RELEASE_TIMEOUT		10
+
+/* Byte of the test pattern in page @pg of the space: 1..127, never 0. */
+static uint8_t pat(size_t pg)
+{
+	return pg % 127 + 1;
+}
+
+/*
+ * SIGBUS handling: read_byte() arms a jump buffer around one access and
+ * the handler jumps back through it.  SA_NODEFER leaves SIGBUS unblocked
+ * after the jump, so no signal mask needs saving.  A SIGBUS with nothing
+ * armed is a bug: restore the default action and return, so the access
+ * faults again and kills the test with SIGBUS.
+ */
+static sigjmp_buf *volatile sigbus_env;
+
+static void sigbus_handler(int sig)
+{
+	sigjmp_buf *env = sigbus_env;
+
+	if (!env) {
+		signal(sig, SIG_DFL);
+		return;
+	}
+	sigbus_env = NULL;
+	siglongjmp(*env, 1);
+}
+
+/* Read *@p into *@val: 0, or -1 if the access raised SIGBUS. */
+static __attribute__((noinline)) int
+read_byte(const volatile uint8_t *p, uint8_t *val)
+{
+	sigjmp_buf env;
+
+	if (sigsetjmp(env, 0))
+		return -1;
+	sigbus_env = &env;
+	*val = *p;
+	sigbus_env = NULL;
+	return 0;
+}
+
+/* Write pat() into every page of a mapping of the whole space. */
+static void pattern_write(volatile uint8_t *map)
+{
+	size_t pg;
+
+	for (pg = 0; pg < SPACE_PAGES; pg++)
+		memset((uint8_t *)map + pg * PG, pat(pg), PG);
+}
+
+/*
+ * Check every page of a mapping of the whole space: pages [first, first +
+ * count) must raise SIGBUS, the others must hold pat() in their first and
+ * last byte.  Return the first page that does not, or -1.
+ */
+static long check_pages(const volatile uint8_t *map, size_t first,
+			size_t count)
+{
+	size_t pg;
+	uint8_t v;
+
+	for (pg = 0; pg < SPACE_PAGES; pg++) {
+		const volatile uint8_t *p = map + pg * PG;
+
+		if (pg >= first && pg < first + count) {
+			if (!read_byte(p, &v))
+				return pg;
+			continue;
+		}
+		if (read_byte(p, &v) || v != pat(pg) ||
+		    read_byte(p + PG - 1, &v) || v != pat(pg))
+			return pg;
+	}
+	return -1;
+}
+
+/* CREATE a space: its fd, or -errno. */
+static int lm_create(int dev_fd, __u32 flags, __u64 length, __u32 *id)
+{
+	struct lazymap_test_create arg = {
+		.size = sizeof(arg),
+		.flags = flags,
+		.length = length,
+	};
+	int fd;
+
+	fd = ioctl(dev_fd, LAZYMAP_TEST_CREATE, &arg);
+	if (fd < 0)
+		return -errno;
+	*id = arg.id;
+	return fd;
+}
+
+/* A range ioctl (REVOKE, RESTORE, LISTEN): its return value, or -errno. */
+static int lm_range(int fd, unsigned long cmd, __u64 offset, __u64 length)
+{
+	struct lazymap_test_range arg = {
+		.size = sizeof(arg),
+		.offset = offset,
+		.length = length,
+	};
+	int ret;
+
+	ret = ioctl(fd, cmd, &arg);
+	return ret < 0 ? -errno : ret;
+}
+
+static int lm_stats(int fd, struct lazymap_test_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	return ioctl(fd, LAZYMAP_TEST_STATS, st) < 0 ? -errno : 0;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * Wait for space @id to be released: the last put queues the release, which
+ * removes the space's debugfs directory.  True once it is gone, or if there
+ * is no lazymap debugfs to tell.
+ */
+static bool lm_wait_released(__u32 id)
+{
+	const struct timespec ms = { .tv_nsec = 1000000 };
+	double deadline = now() + RELEASE_TIMEOUT;
+	char path[64];
+
+	if (access(LAZYMAP_DEBUGFS, F_OK))
+		return true;
+	snprintf(path, sizeof(path), LAZYMAP_DEBUGFS "/test-%u", id);
+	while (!access(path, F_OK)) {
+		if (now() > deadline)
+			return false;
+		nanosleep(&ms, NULL);
+	}
+	return true;
+}
+
+/* The fd the next open() or CREATE would get. */
+static int lowest_free_fd(void)
+{
+	int fd = dup(0);
+
+	if (fd >= 0)
+		close(fd);
+	return fd;
+}
+
+static bool have_fault_injection;
+static bool have_persistent;
+
+/*
+ * The fault injection settings this program changed, restored at exit in
+ * reverse order.
+ */
+static struct {
+	char path[300];
+	char old[32];
+} knobs[32];
+static unsigned int nr_knobs;
+
+/* Write @val to file @path: 0 or -1. */
+static int write_file(const char *path, const char *val)
+{
+	ssize_t len = strlen(val);
+	ssize_t res;
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	res = write(fd, val, len);
+	close(fd);
+	return res == len ? 0 : -1;
+}
+
+/*
+ * Set debugfs knob @fn (relative to DEBUGFS) to @val, saving its value.
+ * Many knobs are simple attributes, which are not seekable: open the file
+ * once to read and once to write.
+ */
+static int set_knob(const char *fn, const char *val)
+{
+	char *path, *old;
+	ssize_t res;
+	int fd;
+
+	if (nr_knobs == ARRAY_SIZE(knobs))
+		return -1;
+	path = knobs[nr_knobs].path;
+	old = knobs[nr_knobs].old;
+	snprintf(path, sizeof(knobs[0].path), DEBUGFS "/%s", fn);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	res = read(fd, old, sizeof(knobs[0].old) - 1);
+	close(fd);
+	if (res <= 0)
+		return -1;
+	old[res] = '\0';
+	old[strcspn(old, "\n")] = '\0';
+	if (write_file(path, val))
+		return -1;
+	nr_knobs++;
+	return 0;
+}
+
+static __attribute__((destructor)) void restore_fault_injection(void)
+{
+	while (nr_knobs--)
+		if (write_file(knobs[nr_knobs].path, knobs[nr_knobs].old))
+			perror(knobs[nr_knobs].path);
+}
+
+/*
+ * Let fail-nth fail allocations that may sleep (failslab ignores them by
+ * default) and keep the injected failures out of the kernel log.
+ *
+ * A single failed allocation does not fail every operation that makes it:
+ * the maple tree, for one, retries a failed GFP_NOWAIT allocation with the
+ * caller's gfp.  The persistent variants also fail every allocation after
+ * the n-th one, as an OOM would: failslab fails every allocation of a task
+ * with make-it-fail set once fail-nth has counted down, and the sweep sets
+ * make-it-fail only around the operation.  No other task has make-it-fail
+ * set, so nothing else fails.
+ */
+static __attribute__((constructor)) void setup_fault_injection(void)
+{
+	DIR *debugfs = opendir(DEBUGFS);
+	struct dirent *dent;
+
+	if (!debugfs)
+		return;
+	if (access("/proc/self/fail-nth", F_OK) ||
+	    set_knob("failslab/ignore-gfp-wait", "N")) {
+		closedir(debugfs);
+		return;
+	}
+	set_knob("fail_page_alloc/ignore-gfp-wait", "N");
+	set_knob("fail_page_alloc/ignore-gfp-highmem", "N");
+
+	while ((dent = readdir(debugfs))) {
+		char fn[300];
+
+		if (strncmp(dent->d_name, "fail", 4))
+			continue;
+		snprintf(fn, sizeof(fn), "%s/verbose", dent->d_name);
+		set_knob(fn, "0");
+	}
+	closedir(debugfs);
+	have_fault_injection = true;
+
+	/* The probability last: by then only make-it-fail tasks qualify. */
+	have_persistent = !access("/proc/thread-self/make-it-fail", F_OK) &&
+			  !set_knob("failslab/task-filter", "Y") &&
+			  !set_knob("failslab/space", "0") &&
+			  !set_knob("failslab/times", "-1") &&
+			  !set_knob("failslab/interval", "1") &&
+			  !set_knob("failslab/probability", "100");
+}
+
+struct fail_nth_state {
+	int proc_fd;		/* /proc/thread-self/fail-nth */
+	int make_it_fail_fd;	/* /proc/thread-self/make-it-fail, or -1 */
+	bool persistent;	/* fail every allocation from the n-th on */
+	unsigned int iteration;	/* the allocation to fail; 0: none */
+	bool injected;		/* this iteration's failure was injected */
+	unsigned int nr_injected;
+	unsigned int nr_enomem;	/* iterations that failed with ENOMEM */
+	__u32 first_id;		/* the first space id of the sweep */
+	__u32 max_id;		/* the highest space id seen in the sweep */
+};
+
+static void fail_nth_first(struct __test_metadata *_metadata,
+			   struct fail_nth_state *nth_state, bool persistent)
+{
+	nth_state->persistent = persistent;
+	nth_state->make_it_fail_fd = -1;
+	nth_state->proc_fd = open("/proc/thread-self/fail-nth",
+				  O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, nth_state->proc_fd)
+		TH_LOG("/proc/thread-self/fail-nth: %s", strerror(errno));
+	if (!persistent)
+		return;
+	nth_state->make_it_fail_fd = open("/proc/thread-self/make-it-fail",
+					  O_WRONLY | O_CLOEXEC);
+	ASSERT_LE(0, nth_state->make_it_fail_fd)
+		TH_LOG("/proc/thread-self/make-it-fail: %s", strerror(errno));
+}
+
+static void fail_nth_last(struct fail_nth_state *nth_state)
+{
+	close(nth_state->proc_fd);
+	if (nth_state->make_it_fail_fd >= 0)
+		close(nth_state->make_it_fail_fd);
+}
+
+/*
+ * Arm fail-nth right before the operation (no-op on the dry run).  In
+ * persistent mode set make-it-fail only after fail-nth: until fail-nth has
+ * counted down, it holds off the failures make-it-fail asks for.
+ */
+static void __fail_nth_enable(struct __test_metadata *_metadata,
+			      struct fail_nth_state *nth_state)
+{
+	char buf[32];
+	int len;
+
+	nth_state->injected = false;
+	if (!nth_state->iteration)
+		return;
+	len = snprintf(buf, sizeof(buf), "%u", nth_state->iteration);
+	ASSERT_EQ(len, pwrite(nth_state->proc_fd, buf, len, 0))
+		TH_LOG("arming fail-nth: %s", strerror(errno));
+	if (nth_state->persistent)
+		ASSERT_EQ(1, pwrite(nth_state->make_it_fail_fd, "1", 1, 0))
+			TH_LOG("setting make-it-fail: %s", strerror(errno));
+}
+
+#define fail_nth_enable() __fail_nth_enable(_metadata, _nth_state)
+
+/*
+ * Disarm fail-nth right after the operation and note whether it injected
+ * the failure: fail-nth reads 0 once it has, the number of allocations
+ * still to go otherwise.  Disarming keeps the checks that follow, and the
+ * page faults they take, out of the sweep.
+ */
+static void __fail_nth_disable(struct __test_metadata *_metadata,
+			       struct fail_nth_state *nth_state)
+{
+	char buf[32] = "";
+	ssize_t res;
+
+	if (!nth_state->iteration)
+		return;
+	if (nth_state->persistent)
+		ASSERT_EQ(1, pwrite(nth_state->make_it_fail_fd, "0", 1, 0))
+			TH_LOG("clearing make-it-fail: %s", strerror(errno));
+	res = pread(nth_state->proc_fd, buf, sizeof(buf) - 1, 0);
+	/*
+	 * With usercopy fault injection the read itself can be the failing
+	 * call: then the operation did not reach it.
+	 */
+	if (res == -1 && errno == EFAULT)
+		snprintf(buf, sizeof(buf), "1\n");
+	else
+		ASSERT_LT(1, res)
+			TH_LOG("reading fail-nth: %s", strerror(errno));
+	res = pwrite(nth_state->proc_fd, "0", 1, 0);
+	if (res == -1 && errno == EFAULT)
+		res = pwrite(nth_state->proc_fd, "0", 1, 0);
+	ASSERT_EQ(1, res)
+		TH_LOG("disarming fail-nth: %s", strerror(errno));
+	nth_state->injected = !strcmp(buf, "0\n");
+	if (nth_state->injected)
+		nth_state->nr_injected++;
+}
+
+#define fail_nth_disable() __fail_nth_disable(_metadata, _nth_state)
+
+/* Note a space id the sweep created, for lm_check_ids(). */
+static void fail_nth_saw_id(struct fail_nth_state *nth_state, __u32 id)
+{
+	if (id > nth_state->max_id)
+		nth_state->max_id = id;
+}
+
+/*
+ * The result of one iteration: success or ENOMEM, and ENOMEM only when the
+ * failure was injected.
+ */
+static void fail_nth_check(struct __test_metadata *_metadata,
+			   struct fail_nth_state *nth_state, int ret)
+{
+	if (!ret)
+		return;
+	nth_state->nr_enomem++;
+	ASSERT_EQ(-ENOMEM, ret)
+		TH_LOG("fail-nth %u: the operation failed with %s",
+		       nth_state->iteration, strerror(-ret));
+	ASSERT_TRUE(nth_state->injected)
+		TH_LOG("fail-nth %u: ENOMEM without an injected failure",
+		       nth_state->iteration);
+}
+
+/*
+ * Check that every space of the sweep was released, failed CREATEs
+ * included: the provider's IDA hands out the lowest free id, so once they
+ * are all gone CREATE hands out each id from the sweep's first one to one
+ * past its highest again (a failed CREATE took at most that).  Releases
+ * run from a workqueue: retry for a while.
+ */
+static void lm_check_ids(struct __test_metadata *_metadata,
+			 const struct fail_nth_state *nth_state)
+{
+	const struct timespec pause = { .tv_nsec = 10000000 };
+	__u32 lo = nth_state->first_id, hi = nth_state->max_id + 1;
+	double deadline = now() + RELEASE_TIMEOUT;
+	unsigned int n, i, covered;
+	bool timed_out;
+	__u32 *ids;
+	int *fds;
+	int dev_fd;
+
+	dev_fd = open(LAZYMAP_DEV, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, dev_fd);
+	/* Ids only grow while we hold the earlier ones: at most hi + 1. */
+	fds = calloc(hi + 1, sizeof(*fds));
+	ids = calloc(hi + 1, sizeof(*ids));
+	ASSERT_TRUE(fds && ids);
+	for (;;) {
+		covered = 0;
+		n = 0;
+		do {
+			fds[n] = lm_create(dev_fd, 0, PG, &ids[n]);
+			ASSERT_LE(0, fds[n])
+				TH_LOG("CREATE: %s", strerror(-fds[n]));
+			if (ids[n] >= lo && ids[n] <= hi)
+				covered++;
+		} while (ids[n++] < hi && n <= hi);
+		for (i = 0; i < n; i++) {
+			close(fds[i]);
+			ASSERT_TRUE(lm_wait_released(ids[i]));
+		}
+		if (covered == hi - lo + 1)
+			break;
+		timed_out = now() > deadline;
+		ASSERT_FALSE(timed_out)
+			TH_LOG("ids %u..%u: %u free again, a space was never released",
+			       lo, hi, covered);
+		nanosleep(&pause, NULL);
+	}
+	free(ids);
+	free(fds);
+	close(dev_fd);
+}
+
+/*
+ * TEST_FAIL_NTH(fixture, name) { body }: the body arms fail-nth with
+ * fail_nth_enable() right before the operation under test and disarms it
+ * with fail_nth_disable() right after, checks the state the operation left
+ * and returns 0 or its -errno.  The fixture is torn down and set up again
+ * around each iteration, and must have a space (self->fd, self->id).
+ */
+#define TEST_FAIL_NTH(fixture_name, name)					\
+	static int test_nth_##name(struct __test_metadata *_metadata,		\
+				   FIXTURE_DATA(fixture_name) *self,		\
+				   const FIXTURE_VARIANT(fixture_name)		\
+					   *variant,				\
+				   struct fail_nth_state *_nth_state);		\
+	TEST_F_TIMEOUT(fixture_name, name, FAIL_NTH_TIMEOUT)			\
+	{									\
+		struct fail_nth_state nth_state = {};				\
+		int ret;							\
+										\
+		if (!have_fault_injection)					\
+			SKIP(return, "no fail-nth or failslab in debugfs");	\
+		if (variant->persistent && !have_persistent)			\
+			SKIP(return, "no make-it-fail or failslab knobs");	\
+		fail_nth_first(_metadata, &nth_state, variant->persistent);	\
+		nth_state.first_id = self->id;					\
+		nth_state.max_id = self->id;					\
+		/* Without injection the operation must just work. */		\
+		ret = test_nth_##name(_metadata, self, variant, &nth_state);	\
+		ASSERT_EQ(0, ret)						\
+			TH_LOG("without fault injection: %s", strerror(-ret));	\
+		do {								\
+			fixture_name##_teardown(_metadata, self, variant);	\
+			ASSERT_GT(FAIL_NTH_MAX, nth_state.iteration);		\
+			nth_state.iteration++;					\
+			fixture_name##_setup(_metadata, self, variant);		\
+			fail_nth_saw_id(&nth_state, self->id);			\
+			ret = test_nth_##name(_metadata, self, variant,		\
+					      &nth_state);			\
+			fail_nth_check(_metadata, &nth_state, ret);		\
+		} while (nth_state.injected);					\
+		fixture_name##_teardown(_metadata, self, variant);		\
+		fail_nth_last(&nth_state);					\
+		TH_LOG("%u injected failures, %u of them returned ENOMEM",	\
+		       nth_state.nr_injected, nth_state.nr_enomem);		\
+		/* Otherwise the sweep tested nothing. */			\
+		ASSERT_LT(0U, nth_state.nr_injected);				\
+		/* Every operation here fails when memory runs out. */		\
+		if (variant->persistent)					\
+			ASSERT_LT(0U, nth_state.nr_enomem);			\
+		lm_check_ids(_metadata, &nth_state);				\
+	}									\
+	static int test_nth_##name(						\
+		struct __test_metadata __attribute__((unused)) *_metadata,	\
+		FIXTURE_DATA(fixture_name) __attribute__((unused)) *self,	\
+		const FIXTURE_VARIANT(fixture_name) __attribute__((unused))	\
+			*variant,						\
+		struct fail_nth_state __attribute__((unused)) *_nth_state)
+
+FIXTURE(lazymap_fail_nth) {
+	int dev_fd;
+	int fd;			/* the fixture's 4 MiB space */
+	__u32 id;
+	int new_fd;		/* a space the test created, or -1 */
+	__u32 new_id;
+	void *map;		/* a mapping of the whole space, or NULL */
+};
+
+FIXTURE_VARIANT(lazymap_fail_nth) {
+	__u32 flags;		/* of the spaces: page or pfn */
+	bool persistent;	/* fail from the n-th allocation on */
+};
+
+FIXTURE_VARIANT_ADD(lazymap_fail_nth, page) {
+	.flags = 0,
+};
+
+FIXTURE_VARIANT_ADD(lazymap_fail_nth, pfn) {
+	.flags = LAZYMAP_TEST_PFN,
+};
+
+FIXTURE_VARIANT_ADD(lazymap_fail_nth, page_persistent) {
+	.flags = 0,
+	.persistent = true,
+};
+
+FIXTURE_VARIANT_ADD(lazymap_fail_nth, pfn_persistent) {
+	.flags = LAZYMAP_TEST_PFN,
+	.persistent = true,
+};
+
+FIXTURE_SETUP(lazymap_fail_nth)
+{
+	struct sigaction sa = {
+		.sa_handler = sigbus_handler,
+		.sa_flags = SA_NODEFER,
+	};
+	int ret;
+
+	self->dev_fd = -1;
+	self->fd = -1;
+	self->new_fd = -1;
+	self->map = NULL;
+
+	self->dev_fd = open(LAZYMAP_DEV, O_RDWR | O_CLOEXEC);
+	if (self->dev_fd < 0 &&
+	    (errno == ENOENT || errno == ENODEV || errno == ENXIO))
+		SKIP(return, "%s: %s (CONFIG_LAZYMAP_TEST not enabled?)",
+		     LAZYMAP_DEV, strerror(errno));
+	ASSERT_LE(0, self->dev_fd)
+		TH_LOG("opening %s: %s", LAZYMAP_DEV, strerror(errno));
+
+	if (sysconf(_SC_PAGESIZE) != (long)PG)
+		SKIP(return, "page size %ld: these tests assume 4 KiB",
+		     sysconf(_SC_PAGESIZE));
+
+	ret = lm_create(self->dev_fd, variant->flags, SPACE_LEN, &self->id);
+	ASSERT_LE(0, ret)
+		TH_LOG("CREATE of a 4 MiB space: %s", strerror(-ret));
+	self->fd = ret;
+
+	sigemptyset(&sa.sa_mask);
+	ASSERT_EQ(0, sigaction(SIGBUS, &sa, NULL));
+}
+
+/* Idempotent: TEST_FAIL_NTH() tears down before the harness does. */
+FIXTURE_TEARDOWN(lazymap_fail_nth)
+{
+	if (self->map) {
+		munmap(self->map, SPACE_LEN);
+		self->map = NULL;
+	}
+	if (self->new_fd >= 0) {
+		close(self->new_fd);
+		self->new_fd = -1;
+		ASSERT_TRUE(lm_wait_released(self->new_id))
+			TH_LOG("space %u not released %d s after its fd was closed",
+			       self->new_id, RELEASE_TIMEOUT);
+	}
+	if (self->fd >= 0) {
+		close(self->fd);
+		self->fd = -1;
+		ASSERT_TRUE(lm_wait_released(self->id))
+			TH_LOG("space %u not released %d s after its fd and mappings were gone",
+			       self->id, RELEASE_TIMEOUT);
+	}
+	if (self->dev_fd >= 0) {
+		close(self->dev_fd);
+		self->dev_fd = -1;
+	}
+}
+
+/* Map the whole space as self->map and fill it with the pattern. */
+static void lm_map_filled(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(lazymap_fail_nth) *self)
+{
+	void *p;
+
+	p = mmap(NULL, SPACE_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 self->fd, 0);
+	ASSERT_NE(MAP_FAILED, p)
+		TH_LOG("mmap: %s", strerror(errno));
+	self->map = p;
+	pattern_write(p);
+}
+
+/* CREATE: the space object, its inode, debugfs, the fd and the file. */
+TEST_FAIL_NTH(lazymap_fail_nth, create)
+{
+	struct lazymap_test_stats st;
+	int next_fd = lowest_free_fd();
+	volatile uint8_t *p;
+	__u32 id = 0;
+	int fd;
+
+	fail_nth_enable();
+	fd = lm_create(self->dev_fd, variant->flags, SPACE_LEN, &id);
+	fail_nth_disable();
+	if (fd < 0) {
+		ASSERT_EQ(next_fd, lowest_free_fd())
+			TH_LOG("a failed CREATE left fd %d open", next_fd);
+		return fd;
+	}
+	self->new_fd = fd;
+	self->new_id = id;
+	fail_nth_saw_id(_nth_state, id);
+
+	/* The space works even if it lost its debugfs files. */
+	p = mmap(NULL, SPACE_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p)
+		TH_LOG("mmap of the new space: %s", strerror(errno));
+	p[0] = 1;
+	p[SPACE_LEN - 1] = 2;
+	EXPECT_EQ(1, p[0]);
+	EXPECT_EQ(2, p[SPACE_LEN - 1]);
+	ASSERT_EQ(0, munmap((void *)p, SPACE_LEN));
+	ASSERT_EQ(0, lm_stats(fd, &st));
+	EXPECT_EQ(2ULL, st.faults[0] + st.faults[1] + st.faults[2]);
+	EXPECT_EQ(0ULL, st.mappings);
+	return 0;
+}
+
+/* mmap(): the VMA and the space's record of it. */
+TEST_FAIL_NTH(lazymap_fail_nth, mmap)
+{
+	struct lazymap_test_stats st;
+	volatile uint8_t *p;
+	void *map;
+	int ret;
+
+	fail_nth_enable();
+	map = mmap(NULL, SPACE_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   self->fd, 0);
+	ret = map == MAP_FAILED ? -errno : 0;
+	fail_nth_disable();
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	if (ret) {
+		EXPECT_EQ(0ULL, st.mappings)
+			TH_LOG("a failed mmap() left a tracked VMA");
+		return ret;
+	}
+	self->map = map;
+	EXPECT_EQ(1ULL, st.mappings);
+
+	p = map;
+	p[0] = 1;
+	p[SPACE_LEN - 1] = 2;
+	EXPECT_EQ(1, p[0]);
+	EXPECT_EQ(2, p[SPACE_LEN - 1]);
+	self->map = NULL;
+	ASSERT_EQ(0, munmap(map, SPACE_LEN));
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	EXPECT_EQ(0ULL, st.mappings);
+	return 0;
+}
+
+/*
+ * REVOKE of the middle of a mapped, populated space, then RESTORE of all
+ * of it: the revoked tree's allocations.  Either failure changes nothing.
+ */
+TEST_FAIL_NTH(lazymap_fail_nth, revoke_restore)
+{
+	struct lazymap_test_stats st0, st;
+	bool revoked = false;
+	long bad;
+	int ret;
+
+	lm_map_filled(_metadata, self);
+	ASSERT_EQ(0, lm_stats(self->fd, &st0));
+
+	fail_nth_enable();
+	ret = lm_range(self->fd, LAZYMAP_TEST_REVOKE, REVOKE_FIRST * PG,
+		       REVOKE_PAGES * PG);
+	if (!ret) {
+		revoked = true;
+		ret = lm_range(self->fd, LAZYMAP_TEST_RESTORE, 0, SPACE_LEN);
+	}
+	fail_nth_disable();
+
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	EXPECT_EQ(st0.revokes + revoked, st.revokes);
+	EXPECT_EQ(st0.restores + (revoked && !ret), st.restores);
+	if (!revoked) {
+		EXPECT_EQ(st0.zaps, st.zaps)
+			TH_LOG("a failed REVOKE zapped");
+		bad = check_pages(self->map, 0, 0);
+		EXPECT_EQ(-1, bad)
+			TH_LOG("page %ld after a failed REVOKE", bad);
+		return ret;
+	}
+	if (ret) {
+		bad = check_pages(self->map, REVOKE_FIRST, REVOKE_PAGES);
+		EXPECT_EQ(-1, bad)
+			TH_LOG("page %ld after a failed RESTORE", bad);
+		ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_RESTORE, 0,
+				      SPACE_LEN));
+	}
+	bad = check_pages(self->map, 0, 0);
+	EXPECT_EQ(-1, bad)
+		TH_LOG("page %ld after RESTORE", bad);
+	return ret;
+}
+
+/*
+ * LISTEN over the whole space (which allocates nothing), then REVOKE of
+ * its middle: a failed REVOKE must not invalidate the listener.
+ */
+TEST_FAIL_NTH(lazymap_fail_nth, listen_revoke)
+{
+	struct lazymap_test_stats st;
+	int idx, ret;
+	long bad;
+
+	lm_map_filled(_metadata, self);
+
+	fail_nth_enable();
+	idx = lm_range(self->fd, LAZYMAP_TEST_LISTEN, 0, SPACE_LEN);
+	ret = idx < 0 ? idx :
+	      lm_range(self->fd, LAZYMAP_TEST_REVOKE, REVOKE_FIRST * PG,
+		       REVOKE_PAGES * PG);
+	fail_nth_disable();
+
+	if (idx < 0) {
+		/* The failed LISTEN took no slot. */
+		EXPECT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_LISTEN, 0,
+				      SPACE_LEN));
+		return idx;
+	}
+	ASSERT_EQ(0, idx);
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	if (ret) {
+		EXPECT_EQ(0ULL, st.listener_pages[0])
+			TH_LOG("a failed REVOKE invalidated the listener");
+		EXPECT_EQ(0ULL, st.revokes);
+		EXPECT_EQ(0ULL, st.zaps);
+		bad = check_pages(self->map, 0, 0);
+		EXPECT_EQ(-1, bad)
+			TH_LOG("page %ld after a failed REVOKE", bad);
+		return ret;
+	}
+	EXPECT_EQ(REVOKE_PAGES, st.listener_pages[0]);
+	bad = check_pages(self->map, REVOKE_FIRST, REVOKE_PAGES);
+	EXPECT_EQ(-1, bad)
+		TH_LOG("page %ld after REVOKE", bad);
+	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_RESTORE, 0, SPACE_LEN));
+	bad = check_pages(self->map, 0, 0);
+	EXPECT_EQ(-1, bad)
+		TH_LOG("page %ld after RESTORE", bad);
+	return 0;
+}
+
+/* After the sweeps: a new space still creates, maps, faults and goes. */
+TEST_F(lazymap_fail_nth, still_healthy)
+{
+	struct lazymap_test_stats st;
+	long bad;
+	__u32 id = 0;
+	void *map;
+	int fd;
+
+	fd = lm_create(self->dev_fd, variant->flags, SPACE_LEN, &id);
+	ASSERT_LE(0, fd)
+		TH_LOG("CREATE: %s", strerror(-fd));
+	self->new_fd = fd;
+	self->new_id = id;
+	map = mmap(NULL, SPACE_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, map)
+		TH_LOG("mmap: %s", strerror(errno));
+	self->map = map;
+	pattern_write(self->map);
+	bad = check_pages(self->map, 0, 0);
+	EXPECT_EQ(-1, bad)
+		TH_LOG("page %ld", bad);
+	ASSERT_EQ(0, lm_stats(fd, &st));
+	EXPECT_EQ(SPACE_PAGES, st.faults[0]);
+	EXPECT_EQ(SPACE_PAGES, st.pages);
+	EXPECT_EQ(1ULL, st.mappings);
+	ASSERT_EQ(0, munmap(self->map, SPACE_LEN));
+	self->map = NULL;
+	close(fd);
+	self->new_fd = -1;
+	EXPECT_TRUE(lm_wait_released(id))
+		TH_LOG("space %u not released", id);
+}
+
+TEST_HARNESS_MAIN
