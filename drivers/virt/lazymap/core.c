@@ -420,7 +420,7 @@ bool lazymap_revoked(struct lazymap_space *space, pgoff_t pgoff,
 
 	if (WARN_ON_ONCE(!nr))
 		return false;
-	return mt_find(&space->revoked, &index, pgoff + nr - 1) != NULL;
+	return mt_find(&space->revoked, &index, pgoff + nr - 1);
 }
 EXPORT_SYMBOL_GPL(lazymap_revoked);
 

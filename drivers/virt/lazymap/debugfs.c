@@ -42,6 +42,7 @@ static pid_t lazymap_vma_owner(struct lazymap_vma *rec, char *comm)
 static int lazymap_mappings_show(struct seq_file *m, void *unused)
 {
 	struct lazymap_space *space = m->private;
+	unsigned long start, end, pgoff;
 	char comm[TASK_COMM_LEN];
 	struct lazymap_vma *rec;
 	pid_t pid;
@@ -49,13 +50,19 @@ static int lazymap_mappings_show(struct seq_file *m, void *unused)
 	seq_puts(m, "# pid comm start end pgoff faults_4k faults_2m faults_1g zaps\n");
 	mutex_lock(&space->vmas_lock);
 	list_for_each_entry(rec, &space->vmas, link) {
-		/* The VMA cannot be freed: close() takes vmas_lock first. */
+		/*
+		 * The VMA cannot be freed: close() takes vmas_lock first.  Its
+		 * range may change under a concurrent split (mmap_lock is not
+		 * held here): a torn line is acceptable for debugfs.
+		 */
+		start = data_race(rec->vma->vm_start);
+		/* as above */
+		end = data_race(rec->vma->vm_end);
+		/* as above */
+		pgoff = data_race(rec->vma->vm_pgoff);
 		pid = lazymap_vma_owner(rec, comm);
 		seq_printf(m, "%d %s %lx %lx %lx %llu %llu %llu %llu\n",
-			   pid, pid ? comm : "-",
-			   data_race(rec->vma->vm_start),
-			   data_race(rec->vma->vm_end),
-			   data_race(rec->vma->vm_pgoff),
+			   pid, pid ? comm : "-", start, end, pgoff,
 			   atomic64_read(&rec->faults[LAZYMAP_LEVEL_PTE]),
 			   atomic64_read(&rec->faults[LAZYMAP_LEVEL_PMD]),
 			   atomic64_read(&rec->faults[LAZYMAP_LEVEL_PUD]),

@@ -302,8 +302,9 @@ void lazymap_track_zap(struct lazymap_space *space, pgoff_t first,
 	list_for_each_entry(rec, &space->vmas, link) {
 		/* Racy against a concurrent split: statistics only. */
 		pgoff_t s = data_race(rec->vma->vm_pgoff);
-		pgoff_t n = (data_race(rec->vma->vm_end) -
-			     data_race(rec->vma->vm_start)) >> PAGE_SHIFT;
+		/* as above */
+		unsigned long len = data_race(rec->vma->vm_end - rec->vma->vm_start);
+		pgoff_t n = len >> PAGE_SHIFT;
 
 		if (s <= last && s + n > first)
 			atomic64_inc(&rec->zaps);
