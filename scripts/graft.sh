@@ -27,7 +27,7 @@ for kc in $(cd "$PROJ" && find drivers -mindepth 2 -name Kconfig | sort); do
 	pm=$KSRC/$parent/Makefile
 	if ! grep -qF "source \"$dir/Kconfig\"" "$pk"; then
 		# Inside the parent's closing `if`/`menu` block when it has one.
-		last=$(grep -nE '^(endif|endmenu)' "$pk" | tail -n1 | cut -d: -f1)
+		last=$(grep -nE '^(endif|endmenu)' "$pk" | tail -n1 | cut -d: -f1 || true)
 		if [ -n "$last" ]; then
 			sed -i "${last}i source \"$dir/Kconfig\"\n" "$pk"
 		else

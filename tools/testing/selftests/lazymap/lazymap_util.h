@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by the lazymap selftests: accesses that survive SIGBUS,
+ * pattern checks, and the core's debugfs files (lazymap/<space>/mappings
+ * and stats), addressed by space name.
+ *
+ * Everything is static and depends only on libc, so the tests link
+ * statically and run from a busybox initramfs.  Functions returning int
+ * return 0 (or a count) on success and a negative errno value on failure.
+ * Include after kselftest_harness.h (ksft_print_msg()).
+ */
+#ifndef __LAZYMAP_UTIL_H
+#define __LAZYMAP_UTIL_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LAZYMAP_DEBUGFS		"/sys/kernel/debug/lazymap"
+
+/*
+ * SIGBUS handling: read_byte() and write_byte() arm a per-thread jump
+ * buffer around one access; the handler jumps back through it.  A SIGBUS
+ * with nothing armed is a bug: restore the default action and return, so
+ * the access faults again and kills the test with SIGBUS.  The pointer is
+ * volatile: to the compiler, arming it right before an access and clearing
+ * it right after is a dead store otherwise.  Install sigbus_handler() with
+ * sigaction() (sigbus_install()) before the first access.
+ */
+static __thread sigjmp_buf *volatile sigbus_env;
+
+static __attribute__((unused)) void sigbus_handler(int sig)
+{
+	sigjmp_buf *env = sigbus_env;
+
+	if (!env) {
+		signal(sig, SIG_DFL);
+		return;
+	}
+	sigbus_env = NULL;
+	siglongjmp(*env, 1);
+}
+
+static inline int sigbus_install(void)
+{
+	struct sigaction sa = { .sa_handler = sigbus_handler };
+
+	sigemptyset(&sa.sa_mask);
+	return sigaction(SIGBUS, &sa, NULL) ? -errno : 0;
+}
+
+/* Read *@p into *@val: 0, or -1 if the access raised SIGBUS. */
+static __attribute__((noinline, unused)) int
+read_byte(const volatile uint8_t *p, uint8_t *val)
+{
+	sigjmp_buf env;
+
+	if (sigsetjmp(env, 1))
+		return -1;
+	sigbus_env = &env;
+	*val = *p;
+	sigbus_env = NULL;
+	return 0;
+}
+
+/* Write @val to *@p: 0, or -1 if the access raised SIGBUS. */
+static __attribute__((noinline, unused)) int
+write_byte(volatile uint8_t *p, uint8_t val)
+{
+	sigjmp_buf env;
+
+	if (sigsetjmp(env, 1))
+		return -1;
+	sigbus_env = &env;
+	*p = val;
+	sigbus_env = NULL;
+	return 0;
+}
+
+/* Offset of the first byte of [p, p + len) that is not @want, or -1. */
+static inline long first_mismatch(const volatile uint8_t *p, size_t len,
+				  uint8_t want)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != want)
+			return i;
+	return -1;
+}
+
+static inline int lm_have_debugfs(void)
+{
+	return !access(LAZYMAP_DEBUGFS, F_OK);
+}
+
+/* Read a whole (small) file into @buf, NUL terminated: its length or -errno. */
+static inline ssize_t lm_read_file(const char *path, char *buf, size_t size)
+{
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while (len < size - 1) {
+		n = read(fd, buf + len, size - 1 - len);
+		if (n < 0) {
+			n = -errno;
+			close(fd);
+			return n;
+		}
+		if (!n)
+			break;
+		len += n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return len;
+}
+
+/* Read debugfs lazymap/<space>/<file> into @buf: its length or -errno. */
+static inline ssize_t lm_space_read(const char *space, const char *file,
+				    char *buf, size_t size)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), LAZYMAP_DEBUGFS "/%s/%s", space, file);
+	return lm_read_file(path, buf, size);
+}
+
+/* Print a debugfs file of the space, to explain a failed check. */
+static inline void lm_space_dump(const char *space, const char *file)
+{
+	char buf[16384];
+	ssize_t len;
+
+	len = lm_space_read(space, file, buf, sizeof(buf));
+	if (len < 0)
+		ksft_print_msg("%s/%s: %s\n", space, file, strerror(-len));
+	else
+		ksft_print_msg("%s/%s:\n%s", space, file, buf);
+}
+
+/* One data line of debugfs lazymap/<space>/mappings. */
+struct lm_mapping {
+	int pid;
+	char comm[32];
+	unsigned long start;
+	unsigned long end;
+	unsigned long pgoff;
+	unsigned long long faults[3];
+	unsigned long long zaps;
+};
+
+static inline int lm_mapping_cmp(const void *a, const void *b)
+{
+	const struct lm_mapping *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/*
+ * Parse lazymap/<space>/mappings into @maps (at most @max, sorted by
+ * start): the number of data lines, or -errno (-EPROTO if malformed).
+ */
+static inline int lm_space_mappings(const char *space,
+				    struct lm_mapping *maps, int max)
+{
+	char buf[16384], *line, *save;
+	ssize_t len;
+	int n = 0;
+
+	len = lm_space_read(space, "mappings", buf, sizeof(buf));
+	if (len < 0)
+		return len;
+	line = strtok_r(buf, "\n", &save);
+	if (!line || line[0] != '#')
+		return -EPROTO;
+	while ((line = strtok_r(NULL, "\n", &save))) {
+		struct lm_mapping m;
+
+		if (sscanf(line, "%d %31s %lx %lx %lx %llu %llu %llu %llu",
+			   &m.pid, m.comm, &m.start, &m.end, &m.pgoff,
+			   &m.faults[0], &m.faults[1], &m.faults[2],
+			   &m.zaps) != 9) {
+			ksft_print_msg("malformed mappings line: \"%s\"\n",
+				       line);
+			return -EPROTO;
+		}
+		if (n < max)
+			maps[n] = m;
+		n++;
+	}
+	qsort(maps, n < max ? n : max, sizeof(*maps), lm_mapping_cmp);
+	return n;
+}
+
+/* Look up "@name: <value>" in the text of a stats file. */
+static inline int lm_stats_find(const char *text, const char *name,
+				unsigned long long *val)
+{
+	size_t len = strlen(name);
+	const char *line;
+
+	for (line = text; line && *line; line = strchr(line, '\n')) {
+		if (*line == '\n')
+			line++;
+		if (!strncmp(line, name, len) && line[len] == ':')
+			return sscanf(line + len + 1, " %llu", val) == 1 ?
+			       0 : -EPROTO;
+	}
+	return -ENOENT;
+}
+
+/* The value of @name in lazymap/<space>/stats, or -errno. */
+static inline int lm_space_stat(const char *space, const char *name,
+				unsigned long long *val)
+{
+	char buf[4096];
+	ssize_t len;
+
+	len = lm_space_read(space, "stats", buf, sizeof(buf));
+	if (len < 0)
+		return len;
+	return lm_stats_find(buf, name, val);
+}
+
+#endif /* __LAZYMAP_UTIL_H */
