@@ -23,32 +23,15 @@
 #include <sys/wait.h>
 #include <linux/pci_regs.h>
 
+#include "lazymap_util.h"
 #include "vfio_util.h"
 
-static sigjmp_buf *volatile sigbus_env;
-
-static void sigbus_handler(int sig)
+/* Can *@p be read, or does it raise SIGBUS? */
+static bool readable(const volatile uint8_t *p)
 {
-	sigjmp_buf *env = sigbus_env;
+	uint8_t v;
 
-	if (!env) {
-		signal(sig, SIG_DFL);
-		return;
-	}
-	sigbus_env = NULL;
-	siglongjmp(*env, 1);
-}
-
-static __attribute__((noinline)) bool readable(const volatile uint8_t *p)
-{
-	sigjmp_buf env;
-
-	if (sigsetjmp(env, 1))
-		return false;
-	sigbus_env = &env;
-	(void)*p;
-	sigbus_env = NULL;
-	return true;
+	return read_byte(p, &v) == 0;
 }
 
 static void show(const char *bdf, const char *file)
@@ -88,7 +71,6 @@ static int command(int fd, uint64_t cfg, bool on)
 
 int main(int argc, char **argv)
 {
-	struct sigaction sa = { .sa_handler = sigbus_handler };
 	struct vfio_region_info bar, cfg;
 	struct vfio_type1_dev dev;
 	volatile uint8_t *p;
@@ -103,7 +85,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s <BDF> [bar]\n", argv[0]);
 		return 2;
 	}
-	sigaction(SIGBUS, &sa, NULL);
+	sigbus_install();
 	vfio_type1_init(&dev);
 	ret = vfio_type1_open(&dev, argv[1]);
 	if (ret) {

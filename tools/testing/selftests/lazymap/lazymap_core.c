@@ -50,9 +50,9 @@
 #pragma GCC diagnostic ignored "-Wclobbered"
 #include "kselftest_harness.h"
 #pragma GCC diagnostic warning "-Wunused-parameter"
+#include "lazymap_util.h"
 
 #define LAZYMAP_DEV		"/dev/lazymap-test"
-#define LAZYMAP_DEBUGFS		"/sys/kernel/debug/lazymap"
 
 #define PG			4096UL
 #define SZ_1M			0x100000UL
@@ -68,67 +68,6 @@ static uint8_t pat(size_t pgoff)
 
 /* Fill value that pat() never produces. */
 #define FILL_BYTE		0xa5
-
-/*
- * SIGBUS handling: read_byte() and write_byte() arm a per-thread jump
- * buffer around one access; the handler jumps back through it.  A SIGBUS
- * with nothing armed is a bug: restore the default action and return, so
- * the access faults again and kills the test with SIGBUS.  The pointer is
- * volatile: to the compiler, arming it right before an access and clearing
- * it right after is a dead store otherwise.
- */
-static __thread sigjmp_buf *volatile sigbus_env;
-
-static void sigbus_handler(int sig)
-{
-	sigjmp_buf *env = sigbus_env;
-
-	if (!env) {
-		signal(sig, SIG_DFL);
-		return;
-	}
-	sigbus_env = NULL;
-	siglongjmp(*env, 1);
-}
-
-/* Read *@p into *@val: 0, or -1 if the access raised SIGBUS. */
-static __attribute__((noinline)) int
-read_byte(const volatile uint8_t *p, uint8_t *val)
-{
-	sigjmp_buf env;
-
-	if (sigsetjmp(env, 1))
-		return -1;
-	sigbus_env = &env;
-	*val = *p;
-	sigbus_env = NULL;
-	return 0;
-}
-
-/* Write @val to *@p: 0, or -1 if the access raised SIGBUS. */
-static __attribute__((noinline)) int
-write_byte(volatile uint8_t *p, uint8_t val)
-{
-	sigjmp_buf env;
-
-	if (sigsetjmp(env, 1))
-		return -1;
-	sigbus_env = &env;
-	*p = val;
-	sigbus_env = NULL;
-	return 0;
-}
-
-/* Offset of the first byte of [p, p + len) that is not @want, or -1. */
-static long first_mismatch(const volatile uint8_t *p, size_t len, uint8_t want)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (p[i] != want)
-			return i;
-	return -1;
-}
 
 /*
  * Offset of the first byte of pages [first, first + n) of a mapping of the
@@ -199,121 +138,38 @@ static int lm_stats(int fd, struct lazymap_test_stats *st)
 	return ioctl(fd, LAZYMAP_TEST_STATS, st) < 0 ? -errno : 0;
 }
 
-static bool lm_have_debugfs(void)
+/* Name of the debugfs directory of space @id. */
+static const char *lm_space_name(__u32 id, char *buf, size_t size)
 {
-	return !access(LAZYMAP_DEBUGFS, F_OK);
+	snprintf(buf, size, "test-%u", id);
+	return buf;
 }
 
 /* Read debugfs lazymap/test-<id>/<file> into @buf: its length or -errno. */
 static ssize_t lm_debugfs_read(__u32 id, const char *file, char *buf,
 			       size_t size)
 {
-	char path[128];
-	size_t len = 0;
-	ssize_t n;
-	int fd;
+	char name[32];
 
-	snprintf(path, sizeof(path), LAZYMAP_DEBUGFS "/test-%u/%s", id, file);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	while (len < size - 1) {
-		n = read(fd, buf + len, size - 1 - len);
-		if (n < 0) {
-			n = -errno;
-			close(fd);
-			return n;
-		}
-		if (!n)
-			break;
-		len += n;
-	}
-	close(fd);
-	buf[len] = '\0';
-	return len;
+	return lm_space_read(lm_space_name(id, name, sizeof(name)), file, buf,
+			     size);
 }
 
 /* Print a debugfs file of the space, to explain a failed check. */
 static void lm_debugfs_dump(__u32 id, const char *file)
 {
-	char buf[16384];
-	ssize_t len;
+	char name[32];
 
-	len = lm_debugfs_read(id, file, buf, sizeof(buf));
-	if (len < 0)
-		ksft_print_msg("test-%u/%s: %s\n", id, file, strerror(-len));
-	else
-		ksft_print_msg("test-%u/%s:\n%s", id, file, buf);
+	lm_space_dump(lm_space_name(id, name, sizeof(name)), file);
 }
 
-/* One data line of debugfs lazymap/test-<id>/mappings. */
-struct lm_vma {
-	int pid;
-	char comm[32];
-	unsigned long start;
-	unsigned long end;
-	unsigned long pgoff;
-	unsigned long long faults[3];
-	unsigned long long zaps;
-};
-
-static int lm_vma_cmp(const void *a, const void *b)
+/* Parse lazymap/test-<id>/mappings, see lm_space_mappings(). */
+static int lm_mappings(__u32 id, struct lm_mapping *vmas, int max)
 {
-	const struct lm_vma *x = a, *y = b;
+	char name[32];
 
-	return x->start < y->start ? -1 : x->start > y->start;
-}
-
-/*
- * Parse the mappings file into @vmas (at most @max, sorted by start): the
- * number of data lines, or -errno (-EPROTO for a malformed file).
- */
-static int lm_mappings(__u32 id, struct lm_vma *vmas, int max)
-{
-	char buf[16384], *line, *save;
-	ssize_t len;
-	int n = 0;
-
-	len = lm_debugfs_read(id, "mappings", buf, sizeof(buf));
-	if (len < 0)
-		return len;
-	line = strtok_r(buf, "\n", &save);
-	if (!line || line[0] != '#')
-		return -EPROTO;
-	while ((line = strtok_r(NULL, "\n", &save))) {
-		struct lm_vma v;
-
-		if (sscanf(line, "%d %31s %lx %lx %lx %llu %llu %llu %llu",
-			   &v.pid, v.comm, &v.start, &v.end, &v.pgoff,
-			   &v.faults[0], &v.faults[1], &v.faults[2],
-			   &v.zaps) != 9) {
-			ksft_print_msg("malformed mappings line: \"%s\"\n",
-				       line);
-			return -EPROTO;
-		}
-		if (n < max)
-			vmas[n] = v;
-		n++;
-	}
-	qsort(vmas, n < max ? n : max, sizeof(*vmas), lm_vma_cmp);
-	return n;
-}
-
-/* Look up "@name: <value>" in the text of a stats file. */
-static int lm_stat_value(const char *text, const char *name,
-			 unsigned long long *val)
-{
-	size_t len = strlen(name);
-	const char *line;
-
-	for (line = text; line && *line; line = strchr(line, '\n')) {
-		if (*line == '\n')
-			line++;
-		if (!strncmp(line, name, len) && line[len] == ':')
-			return sscanf(line + len + 1, " %llu", val) == 1 ?
-			       0 : -EPROTO;
-	}
-	return -ENOENT;
+	return lm_space_mappings(lm_space_name(id, name, sizeof(name)), vmas,
+				 max);
 }
 
 /* This process's comm, as debugfs prints it. */
@@ -1160,7 +1016,7 @@ TEST_F(lazymap_core, fork_tracking)
 {
 	int to_child[2], to_parent[2], status;
 	struct lazymap_test_stats st;
-	struct lm_vma vmas[4];
+	struct lm_mapping vmas[4];
 	volatile uint8_t *p;
 	char comm[32];
 	pid_t child;
@@ -1199,7 +1055,7 @@ TEST_F(lazymap_core, fork_tracking)
 		lm_debugfs_dump(self->id, "mappings");
 	/* Same address in both; tell them apart by pid. */
 	if (vmas[0].pid != getpid()) {
-		struct lm_vma tmp = vmas[0];
+		struct lm_mapping tmp = vmas[0];
 
 		vmas[0] = vmas[1];
 		vmas[1] = tmp;
@@ -1244,7 +1100,7 @@ TEST_F(lazymap_core, partial_munmap)
 	/* 16 pages from page 64 of the space; unmap the 4 from the 4th. */
 	const size_t base_pg = 64, n = 16, hole = 4, hole_len = 4;
 	struct lazymap_test_stats st0, st;
-	struct lm_vma vmas[4];
+	struct lm_mapping vmas[4];
 	volatile uint8_t *p;
 	unsigned long start;
 	size_t i;
@@ -1537,7 +1393,7 @@ TEST_F(lazymap_core, debugfs_stats)
 	EXPECT_EQ(1ULL, st.mappings);
 
 	for (i = 0; i < ARRAY_SIZE(names); i++) {
-		ret = lm_stat_value(buf, names[i], &val);
+		ret = lm_stats_find(buf, names[i], &val);
 		EXPECT_EQ(0, ret)
 			TH_LOG("%s: %s in:\n%s", names[i], strerror(-ret),
 			       buf);

@@ -7,7 +7,8 @@
  * Everything is static and depends only on libc, so the tests link
  * statically and run from a busybox initramfs.  Functions returning int
  * return 0 (or a count) on success and a negative errno value on failure.
- * Include after kselftest_harness.h (ksft_print_msg()).
+ * Include after kselftest_harness.h, if at all: messages then go through
+ * lm_msg().
  */
 #ifndef __LAZYMAP_UTIL_H
 #define __LAZYMAP_UTIL_H
@@ -23,6 +24,12 @@
 #include <unistd.h>
 
 #define LAZYMAP_DEBUGFS		"/sys/kernel/debug/lazymap"
+
+#ifdef KSFT_PASS
+#define lm_msg ksft_print_msg
+#else
+#define lm_msg(...) fprintf(stderr, __VA_ARGS__)
+#endif
 
 /*
  * SIGBUS handling: read_byte() and write_byte() arm a per-thread jump
@@ -144,9 +151,9 @@ static inline void lm_space_dump(const char *space, const char *file)
 
 	len = lm_space_read(space, file, buf, sizeof(buf));
 	if (len < 0)
-		ksft_print_msg("%s/%s: %s\n", space, file, strerror(-len));
+		lm_msg("%s/%s: %s\n", space, file, strerror(-len));
 	else
-		ksft_print_msg("%s/%s:\n%s", space, file, buf);
+		lm_msg("%s/%s:\n%s", space, file, buf);
 }
 
 /* One data line of debugfs lazymap/<space>/mappings. */
@@ -191,7 +198,7 @@ static inline int lm_space_mappings(const char *space,
 			   &m.pid, m.comm, &m.start, &m.end, &m.pgoff,
 			   &m.faults[0], &m.faults[1], &m.faults[2],
 			   &m.zaps) != 9) {
-			ksft_print_msg("malformed mappings line: \"%s\"\n",
+			lm_msg("malformed mappings line: \"%s\"\n",
 				       line);
 			return -EPROTO;
 		}

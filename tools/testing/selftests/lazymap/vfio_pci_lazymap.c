@@ -34,57 +34,20 @@
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #include "kselftest_harness.h"
 #pragma GCC diagnostic pop
+#include "lazymap_util.h"
 #include "vfio_util.h"
 
 #define DRIVER		"lazymap-vfio-pci"
-#define DEBUGFS		"/sys/kernel/debug/lazymap"
-
-/* A SIGBUS during read_byte() jumps back; anywhere else it kills. */
-static sigjmp_buf *volatile sigbus_env;
-
-static void sigbus_handler(int sig)
-{
-	sigjmp_buf *env = sigbus_env;
-
-	if (!env) {
-		signal(sig, SIG_DFL);
-		return;
-	}
-	sigbus_env = NULL;
-	siglongjmp(*env, 1);
-}
-
-/* *@p into *@val: 0, or -1 if the access raised SIGBUS. */
-static __attribute__((noinline)) int read_byte(const volatile uint8_t *p,
-					       uint8_t *val)
-{
-	sigjmp_buf env;
-
-	if (sigsetjmp(env, 1))
-		return -1;
-	sigbus_env = &env;
-	*val = *p;
-	sigbus_env = NULL;
-	return 0;
-}
+#define DEBUGFS		LAZYMAP_DEBUGFS
 
 /* One value of debugfs lazymap/vfio-<bdf>/stats, or -1. */
 static long long space_stat(const char *bdf, const char *name)
 {
-	char path[256], line[128];
-	long long val = -1;
-	size_t n = strlen(name);
-	FILE *f;
+	unsigned long long val;
+	char space[64];
 
-	snprintf(path, sizeof(path), DEBUGFS "/vfio-%s/stats", bdf);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, name, n) && line[n] == ':')
-			val = strtoll(line + n + 1, NULL, 10);
-	fclose(f);
-	return val;
+	snprintf(space, sizeof(space), "vfio-%s", bdf);
+	return lm_space_stat(space, name, &val) ? -1 : (long long)val;
 }
 
 /* Lines of debugfs lazymap/vfio-<bdf>/mappings after the header, or -1. */
@@ -140,7 +103,6 @@ FIXTURE(vfio_pci_lazymap) {
 
 FIXTURE_SETUP(vfio_pci_lazymap)
 {
-	struct sigaction sa = { .sa_handler = sigbus_handler };
 	int ret;
 
 	vfio_type1_init(&self->dev);
@@ -162,8 +124,7 @@ FIXTURE_SETUP(vfio_pci_lazymap)
 				      VFIO_PCI_CONFIG_REGION_INDEX, &self->cfg));
 	ASSERT_EQ(SZ_1G, self->bar2.size);
 
-	sigemptyset(&sa.sa_mask);
-	ASSERT_EQ(0, sigaction(SIGBUS, &sa, NULL));
+	ASSERT_EQ(0, sigbus_install());
 }
 
 FIXTURE_TEARDOWN(vfio_pci_lazymap)
