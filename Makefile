@@ -39,7 +39,7 @@ export KREL KSRC KHDR IMG UMLBUILD UMLDIR O JOBS CACHE
 
 .PHONY: all help deps source uml-kernel modules selftests-bin kunit \
 	selftests-uml selftests-qemu check demo bench clean distclean \
-	scripts-test
+	scripts-test lint
 
 all: modules
 
@@ -77,6 +77,18 @@ source: deps $(KSRC)/.extracted
 
 modules: deps
 	$(MAKE) -C $(KHDR) M=$(CURDIR) W=1 modules
+
+# Static checks of the kernel code: sparse and W=1 on every module,
+# kernel-doc on the documented sources, checkpatch errors and warnings.
+KDOC_FILES := $(filter-out %.mod.c,$(wildcard include/linux/*.h \
+		drivers/*/*/*.c drivers/*/*/*/*.c drivers/*/*/*.h drivers/*/*/*/*.h))
+lint: deps source
+	$(MAKE) -C $(KHDR) M=$(CURDIR) C=2 W=1 modules
+	$(KSRC)/scripts/kernel-doc -Werror -none $(KDOC_FILES)
+	@for f in $(KDOC_FILES); do \
+		perl $(KSRC)/scripts/checkpatch.pl --strict --no-tree -q \
+			--ignore CHECK,FILE_PATH_CHANGES -f $$f || exit 1; \
+	done
 
 # --- UML kernel (KUnit + userspace) ------------------------------------
 

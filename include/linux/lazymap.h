@@ -145,7 +145,16 @@ struct lazymap_listener {
 };
 
 /**
- * struct lazymap_stats - counters of one space (monotonic)
+ * struct lazymap_stats - counters of one space (monotonic but @mappings)
+ * @faults: faults served, by &enum lazymap_level
+ * @fallbacks: huge faults that fell back to a smaller size
+ * @sigbus: faults refused with SIGBUS (revoked, inaccessible, provider error)
+ * @zaps: zaps through lazymap, including those of revokes
+ * @revokes: successful lazymap_revoke() calls
+ * @restores: successful lazymap_restore() calls
+ * @launders: lazymap_launder() calls
+ * @invalidations: listener invalidate callbacks made
+ * @mappings: VMAs tracked now
  */
 struct lazymap_stats {
 	u64 faults[LAZYMAP_NR_LEVELS];

@@ -232,7 +232,8 @@ out_count:
 		this_cpu_inc(space->fault_stats->fallbacks);
 	else if (ret & VM_FAULT_SIGBUS)
 		this_cpu_inc(space->fault_stats->sigbus);
-	trace_lazymap_fault(space->name, vmf->address, pgoff, order, ret);
+	trace_lazymap_fault(space->name, vmf->address, pgoff, order,
+			    (__force unsigned int)ret);
 	return ret;
 }
 

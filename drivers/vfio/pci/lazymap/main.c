@@ -89,7 +89,8 @@ static bool lazymap_vfio_pci_accessible(struct lazymap_space *space)
 	if (vdev->pm_runtime_engaged || !vdev->vconfig)
 		return false;
 	cmd = le16_to_cpu(*(__le16 *)&vdev->vconfig[PCI_COMMAND]);
-	return vdev->pdev->current_state < PCI_D3hot &&
+	/* pci_power_t is ordered: D0 < D1 < D2 < D3hot */
+	return (__force int)vdev->pdev->current_state < (__force int)PCI_D3hot &&
 	       (vdev->pdev->no_command_memory || (cmd & PCI_COMMAND_MEMORY));
 }
 
