@@ -85,9 +85,11 @@ KDOC_FILES := $(filter-out %.mod.c,$(wildcard include/linux/*.h \
 lint: deps source
 	$(MAKE) -C $(KHDR) M=$(CURDIR) C=2 W=1 modules
 	$(KSRC)/scripts/kernel-doc -Werror -none $(KDOC_FILES)
-	@for f in $(KDOC_FILES); do \
+	@# trace.h keeps the TRACE_EVENT() layout checkpatch misreads; the test
+	@# header is shared with userspace, which has no BIT().
+	@for f in $(filter-out %/trace.h,$(KDOC_FILES)); do \
 		perl $(KSRC)/scripts/checkpatch.pl --strict --no-tree -q \
-			--ignore CHECK,FILE_PATH_CHANGES -f $$f || exit 1; \
+			--ignore BIT_MACRO -f $$f || exit 1; \
 	done
 
 # --- UML kernel (KUnit + userspace) ------------------------------------

@@ -59,6 +59,7 @@ static void fits_desc(const struct fits_case *c, char *desc)
 {
 	strscpy(desc, c->name, KUNIT_PARAM_DESC_SIZE);
 }
+
 KUNIT_ARRAY_PARAM(fits, fits_cases, fits_desc);
 
 static void lazymap_test_fault_fits(struct kunit *test)
@@ -132,6 +133,7 @@ static struct lazymap_space *kspace_create(struct kunit *test,
 	};
 	struct lazymap_space *space;
 	struct kspace *ks;
+	int ret;
 
 	ks = kunit_kzalloc(test, sizeof(*ks), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, ks);
@@ -144,8 +146,8 @@ static struct lazymap_space *kspace_create(struct kunit *test,
 	p.private = ks;
 	space = lazymap_space_create(&p);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, space);
-	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test,
-				kspace_put_action, space));
+	ret = kunit_add_action_or_reset(test, kspace_put_action, space);
+	KUNIT_ASSERT_EQ(test, ret, 0);
 	*ksp = ks;
 	return space;
 }
@@ -174,6 +176,7 @@ static void create_desc(const struct create_case *c, char *desc)
 {
 	strscpy(desc, c->name, KUNIT_PARAM_DESC_SIZE);
 }
+
 KUNIT_ARRAY_PARAM(create_invalid, create_invalid_cases, create_desc);
 
 static void lazymap_test_create_invalid(struct kunit *test)
@@ -310,6 +313,7 @@ static void range_desc(const struct range_case *c, char *desc)
 {
 	strscpy(desc, c->name, KUNIT_PARAM_DESC_SIZE);
 }
+
 KUNIT_ARRAY_PARAM(range_invalid, range_invalid_cases, range_desc);
 
 static void lazymap_test_range_invalid(struct kunit *test)
@@ -373,18 +377,19 @@ static struct klisteners *klisteners_setup(struct kunit *test)
 	static const pgoff_t ranges[3][2] = { { 0, 9 }, { 8, 15 }, { 32, 63 } };
 	struct klisteners *k;
 	struct kspace *ks;
-	int i;
+	int i, ret;
 
 	k = kunit_kzalloc(test, sizeof(*k), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, k);
 	k->space = kspace_create(test, &ks, NULL);
 	for (i = 0; i < 3; i++) {
 		k->kl[i].l.ops = &klistener_ops;
-		KUNIT_ASSERT_EQ(test, lazymap_listener_register(k->space,
-				&k->kl[i].l, ranges[i][0], ranges[i][1]), 0);
+		ret = lazymap_listener_register(k->space, &k->kl[i].l,
+						ranges[i][0], ranges[i][1]);
+		KUNIT_ASSERT_EQ(test, ret, 0);
 	}
-	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test,
-				klisteners_unregister, k));
+	ret = kunit_add_action_or_reset(test, klisteners_unregister, k);
+	KUNIT_ASSERT_EQ(test, ret, 0);
 	return k;
 }
 
@@ -453,6 +458,7 @@ static void lazymap_test_launder(struct kunit *test)
 	struct klisteners *k = klisteners_setup(test);
 	struct lazymap_stats st;
 	struct folio *folio;
+	int ret;
 
 	KUNIT_EXPECT_EQ(test, lazymap_launder(k->space, 0, 0), -EINVAL);
 	KUNIT_EXPECT_EQ(test, lazymap_launder(k->space, ULONG_MAX, 2), -EINVAL);
@@ -465,8 +471,8 @@ static void lazymap_test_launder(struct kunit *test)
 	/* One listener cannot let go: the folio must not be released. */
 	folio = folio_alloc(GFP_KERNEL, 0);
 	KUNIT_ASSERT_NOT_NULL(test, folio);
-	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test,
-				folio_put_action, folio));
+	ret = kunit_add_action_or_reset(test, folio_put_action, folio);
+	KUNIT_ASSERT_EQ(test, ret, 0);
 	folio->index = 40;
 	k->kl[2].ret = -EBUSY;
 	KUNIT_EXPECT_EQ(test, lazymap_launder_folio(k->space, folio), -EBUSY);
@@ -501,6 +507,7 @@ static struct kunit_suite lazymap_test_suite = {
 	.name = "lazymap",
 	.test_cases = lazymap_test_cases,
 };
+
 kunit_test_suite(lazymap_test_suite);
 
 MODULE_DESCRIPTION("KUnit tests for lazymap");
