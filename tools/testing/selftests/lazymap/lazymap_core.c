@@ -1406,6 +1406,69 @@ TEST_F(lazymap_core, debugfs_stats)
 }
 
 /*
+ * Tracepoints: lazymap:lazymap_fault, _zap, _revoke fire with the space's
+ * name.  SKIPs without tracefs (the UML kernel has no tracing support).
+ */
+#define TRACEFS		"/sys/kernel/tracing"
+
+static int trace_write(const char *file, const char *val)
+{
+	char path[128];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), TRACEFS "/%s", file);
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+TEST_F(lazymap_core, tracepoints)
+{
+	static const char *const events[] = {
+		"lazymap_fault", "lazymap_zap", "lazymap_revoke",
+	};
+	char buf[65536], want[64];
+	volatile uint8_t *p;
+	ssize_t len;
+	size_t i;
+	uint8_t v;
+
+	if (access(TRACEFS "/events/lazymap", F_OK))
+		SKIP(return, "no " TRACEFS "/events/lazymap");
+	ASSERT_EQ(0, trace_write("trace", ""));
+	ASSERT_EQ(0, trace_write("events/lazymap/enable", "1"));
+
+	p = lm_map(self, 0, SPACE_LEN);
+	ASSERT_NE(NULL, p);
+	(void)p[7 * PG];
+	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_ZAP, 0, PG, 0));
+	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_REVOKE, 0, PG, 0));
+	EXPECT_EQ(-1, read_byte(p, &v));
+	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_RESTORE, 0, PG, 0));
+
+	ASSERT_EQ(0, trace_write("events/lazymap/enable", "0"));
+	len = lm_read_file(TRACEFS "/trace", buf, sizeof(buf));
+	ASSERT_LT(0, len);
+	snprintf(want, sizeof(want), "space=test-%u", self->id);
+	for (i = 0; i < ARRAY_SIZE(events); i++) {
+		char *line = strstr(buf, events[i]);
+
+		while (line && !strstr(line, want))
+			line = strstr(line + 1, events[i]);
+		EXPECT_NE(NULL, line) TH_LOG("no %s event for %s", events[i], want);
+	}
+	/* The fault of page 7 and the restore are described precisely. */
+	EXPECT_NE(NULL, strstr(buf, "pgoff=0x7 order=0"));
+	EXPECT_NE(NULL, strstr(buf, "restore pgoff=0x0 nr=1"));
+	/* A SIGBUS fault reports VM_FAULT_SIGBUS (0x2). */
+	EXPECT_NE(NULL, strstr(buf, "pgoff=0x0 order=0 ret=0x2"));
+}
+
+/*
  * Huge faults (QEMU stage: UML has no THP, so these SKIP there).  An 8 MiB
  * space backed by 2 MiB blocks: a pfn space maps every naturally aligned
  * block with one PMD entry when the VMA allows it, and falls back to 4 KiB
