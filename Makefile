@@ -32,7 +32,7 @@ include tools/testing/selftests/lazymap/tests.mk
 ST_SRC   := tools/testing/selftests/lazymap
 ST_OUT   := $(O)/selftests/bin
 ST_CFLAGS := -static -O2 -g -Wall -Wextra -Werror -pthread \
-	-isystem $(UAPI)/include -I$(CURDIR)/include/uapi \
+	-isystem $(UAPI)/include $(if $(wildcard include/uapi),-I$(CURDIR)/include/uapi) \
 	-I$(KSRC)/tools/testing/selftests -I$(CURDIR)/$(ST_SRC)
 
 export KREL KSRC KHDR IMG UMLBUILD UMLDIR O JOBS CACHE
