@@ -26,8 +26,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,8 +37,6 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
-#include "../../../../drivers/virt/lazymap/lazymap_test.h"
-
 /*
  * Keep -Wall -Wextra quiet about 6.12's harness itself: __timeout_handler()
  * has an unused parameter, and gcc flags the "child" variable of the
@@ -51,8 +47,7 @@
 #include "kselftest_harness.h"
 #pragma GCC diagnostic warning "-Wunused-parameter"
 #include "lazymap_util.h"
-
-#define LAZYMAP_DEV		"/dev/lazymap-test"
+#include "lazymap_test_util.h"
 
 #define PG			4096UL
 #define SZ_1M			0x100000UL
@@ -93,56 +88,6 @@ static void pattern_write(volatile uint8_t *map, size_t first, size_t n)
 
 	for (pg = first; pg < first + n; pg++)
 		memset((uint8_t *)map + pg * PG, pat(pg), PG);
-}
-
-/* CREATE a space: its fd, or -errno. */
-static int lm_create(int dev_fd, __u32 flags, __u64 length, __u32 max_order,
-		     __u32 *id)
-{
-	struct lazymap_test_create arg = {
-		.size = sizeof(arg),
-		.flags = flags,
-		.length = length,
-		.max_order = max_order,
-	};
-	int fd;
-
-	fd = ioctl(dev_fd, LAZYMAP_TEST_CREATE, &arg);
-	if (fd < 0)
-		return -errno;
-	if (id)
-		*id = arg.id;
-	return fd;
-}
-
-/* A range ioctl (ZAP ... LISTEN): its return value, or -errno. */
-static int lm_range(int fd, unsigned long cmd, __u64 offset, __u64 length,
-		    __u64 value)
-{
-	struct lazymap_test_range arg = {
-		.size = sizeof(arg),
-		.offset = offset,
-		.length = length,
-		.value = value,
-	};
-	int ret;
-
-	ret = ioctl(fd, cmd, &arg);
-	return ret < 0 ? -errno : ret;
-}
-
-static int lm_stats(int fd, struct lazymap_test_stats *st)
-{
-	memset(st, 0, sizeof(*st));
-	st->size = sizeof(*st);
-	return ioctl(fd, LAZYMAP_TEST_STATS, st) < 0 ? -errno : 0;
-}
-
-/* Name of the debugfs directory of space @id. */
-static const char *lm_space_name(__u32 id, char *buf, size_t size)
-{
-	snprintf(buf, size, "test-%u", id);
-	return buf;
 }
 
 /* Read debugfs lazymap/test-<id>/<file> into @buf: its length or -errno. */
@@ -207,37 +152,20 @@ FIXTURE_VARIANT_ADD(lazymap_core, pfn) {
 
 FIXTURE_SETUP(lazymap_core)
 {
-	struct sigaction sa = { .sa_handler = sigbus_handler };
-	int ret;
-
 	self->dev_fd = -1;
 	self->fd = -1;
 	self->map = NULL;
 	self->map_len = 0;
 
-	self->dev_fd = open(LAZYMAP_DEV, O_RDWR | O_CLOEXEC);
-	if (self->dev_fd < 0 &&
-	    (errno == ENOENT || errno == ENODEV || errno == ENXIO))
-		SKIP(return, "%s: %s (CONFIG_LAZYMAP_TEST not enabled?)",
-		     LAZYMAP_DEV, strerror(errno));
-	ASSERT_LE(0, self->dev_fd)
-		TH_LOG("opening %s: %s", LAZYMAP_DEV, strerror(errno));
-
-	if (sysconf(_SC_PAGESIZE) != (long)PG)
-		SKIP(return, "page size %ld: these tests assume 4 KiB",
-		     sysconf(_SC_PAGESIZE));
-
-	ret = lm_create(self->dev_fd, variant->flags, SPACE_LEN, 0, &self->id);
-	ASSERT_LE(0, ret)
-		TH_LOG("CREATE of a 4 MiB space: %s", strerror(-ret));
-	self->fd = ret;
+	if (!lm_setup_space(_metadata, variant->flags, SPACE_LEN,
+			    &self->dev_fd, &self->fd, &self->id))
+		return;
 
 	/* The header promises O_RDWR | O_CLOEXEC. */
 	ASSERT_EQ(FD_CLOEXEC, fcntl(self->fd, F_GETFD) & FD_CLOEXEC);
 	ASSERT_EQ(O_RDWR, fcntl(self->fd, F_GETFL) & O_ACCMODE);
 
-	sigemptyset(&sa.sa_mask);
-	ASSERT_EQ(0, sigaction(SIGBUS, &sa, NULL));
+	ASSERT_EQ(0, sigbus_install());
 }
 
 FIXTURE_TEARDOWN(lazymap_core)
@@ -254,23 +182,13 @@ FIXTURE_TEARDOWN(lazymap_core)
 static volatile uint8_t *lm_map(FIXTURE_DATA(lazymap_core) *self,
 				size_t offset, size_t len)
 {
-	void *p;
-
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd,
-		 offset);
-	if (p == MAP_FAILED)
-		return NULL;
-	self->map = p;
-	self->map_len = len;
-	return p;
+	return lm_mmap_noted(self->fd, offset, len, &self->map,
+			     &self->map_len);
 }
 
 static int lm_unmap(FIXTURE_DATA(lazymap_core) *self)
 {
-	void *p = self->map;
-
-	self->map = NULL;
-	return munmap(p, self->map_len);
+	return lm_munmap_noted(&self->map, self->map_len);
 }
 
 /* No byte of the tail is set. */
@@ -1503,7 +1421,6 @@ FIXTURE_VARIANT_ADD(lazymap_huge, page) {
 
 FIXTURE_SETUP(lazymap_huge)
 {
-	struct sigaction sa = { .sa_handler = sigbus_handler };
 	int ret;
 
 	self->dev_fd = -1;
@@ -1525,8 +1442,7 @@ FIXTURE_SETUP(lazymap_huge)
 			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	ASSERT_NE(MAP_FAILED, self->reserve);
 
-	sigemptyset(&sa.sa_mask);
-	ASSERT_EQ(0, sigaction(SIGBUS, &sa, NULL));
+	ASSERT_EQ(0, sigbus_install());
 }
 
 FIXTURE_TEARDOWN(lazymap_huge)
@@ -1551,18 +1467,6 @@ static volatile uint8_t *huge_map(FIXTURE_DATA(lazymap_huge) *self,
 	return p == MAP_FAILED ? NULL : p;
 }
 
-/* Read one byte of each page of [p, p + len); pages raising SIGBUS. */
-static size_t huge_touch(const volatile uint8_t *p, size_t len)
-{
-	size_t off, sigbus = 0;
-	uint8_t v;
-
-	for (off = 0; off < len; off += PG)
-		if (read_byte(p + off, &v))
-			sigbus++;
-	return sigbus;
-}
-
 TEST_F(lazymap_huge, aligned_first_touch)
 {
 	struct lazymap_test_stats st;
@@ -1571,7 +1475,7 @@ TEST_F(lazymap_huge, aligned_first_touch)
 
 	p = huge_map(self, 0, HUGE_LEN, 0);
 	ASSERT_NE(NULL, p);
-	ASSERT_EQ(0UL, huge_touch(p, HUGE_LEN));
+	ASSERT_EQ(0UL, sigbus_pages(p, HUGE_LEN, PG));
 	ASSERT_EQ(0, lm_stats(self->fd, &st));
 	if (variant->pmd) {
 		EXPECT_EQ(HUGE_LEN / SZ_2M, st.faults[1]);
@@ -1600,7 +1504,7 @@ TEST_F(lazymap_huge, misaligned_address)
 	/* 4 KiB past a 2 MiB boundary: no block fits the VMA's alignment. */
 	p = huge_map(self, 0, HUGE_LEN - SZ_2M, PG);
 	ASSERT_NE(NULL, p);
-	ASSERT_EQ(0UL, huge_touch(p, HUGE_LEN - SZ_2M));
+	ASSERT_EQ(0UL, sigbus_pages(p, HUGE_LEN - SZ_2M, PG));
 	ASSERT_EQ(0, lm_stats(self->fd, &st));
 	EXPECT_EQ((HUGE_LEN - SZ_2M) / PG, st.faults[0]);
 	EXPECT_EQ(0ULL, st.faults[1]);
@@ -1614,7 +1518,7 @@ TEST_F(lazymap_huge, misaligned_offset)
 	/* Aligned address, offset one page in: pfns never line up. */
 	p = huge_map(self, PG, SZ_2M * 2, 0);
 	ASSERT_NE(NULL, p);
-	ASSERT_EQ(0UL, huge_touch(p, SZ_2M * 2));
+	ASSERT_EQ(0UL, sigbus_pages(p, SZ_2M * 2, PG));
 	ASSERT_EQ(0, lm_stats(self->fd, &st));
 	EXPECT_EQ(SZ_2M * 2 / PG, st.faults[0]);
 	EXPECT_EQ(0ULL, st.faults[1]);
@@ -1629,7 +1533,7 @@ TEST_F(lazymap_huge, partly_revoked_block)
 	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_REVOKE, 5 * PG, PG, 0));
 	p = huge_map(self, 0, HUGE_LEN, 0);
 	ASSERT_NE(NULL, p);
-	ASSERT_EQ(1UL, huge_touch(p, HUGE_LEN));
+	ASSERT_EQ(1UL, sigbus_pages(p, HUGE_LEN, PG));
 	ASSERT_EQ(0, lm_stats(self->fd, &st));
 	EXPECT_EQ(1ULL, st.sigbus);
 	if (variant->pmd) {
@@ -1639,7 +1543,7 @@ TEST_F(lazymap_huge, partly_revoked_block)
 
 	/* Restored: the page faults in, the rest stays mapped. */
 	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_RESTORE, 0, HUGE_LEN, 0));
-	ASSERT_EQ(0UL, huge_touch(p, HUGE_LEN));
+	ASSERT_EQ(0UL, sigbus_pages(p, HUGE_LEN, PG));
 	ASSERT_EQ(0, lm_stats(self->fd, &st));
 	if (variant->pmd)
 		EXPECT_EQ(SZ_2M / PG, st.faults[0]);
@@ -1653,10 +1557,10 @@ TEST_F(lazymap_huge, zap_inside_block)
 	p = huge_map(self, 0, HUGE_LEN, 0);
 	ASSERT_NE(NULL, p);
 	p[SZ_2M + 3 * PG] = 0x3c;
-	ASSERT_EQ(0UL, huge_touch(p, HUGE_LEN));
+	ASSERT_EQ(0UL, sigbus_pages(p, HUGE_LEN, PG));
 	/* Zapping one page of a PMD-mapped block drops the whole entry. */
 	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_ZAP, SZ_2M + 3 * PG, PG, 0));
-	ASSERT_EQ(0UL, huge_touch(p, HUGE_LEN));
+	ASSERT_EQ(0UL, sigbus_pages(p, HUGE_LEN, PG));
 	ASSERT_EQ(0x3c, p[SZ_2M + 3 * PG]);
 	ASSERT_EQ(0, lm_stats(self->fd, &st));
 	if (variant->pmd) {

@@ -31,8 +31,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,11 +38,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/types.h>
-
-#include "../../../../drivers/virt/lazymap/lazymap_test.h"
 
 /*
  * Keep -Wall -Wextra quiet about 6.12's harness itself: __timeout_handler()
@@ -57,9 +52,9 @@
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #include "kselftest_harness.h"
 #pragma GCC diagnostic pop
+#include "lazymap_util.h"
+#include "lazymap_test_util.h"
 
-#define LAZYMAP_DEV		"/dev/lazymap-test"
-#define LAZYMAP_DEBUGFS		"/sys/kernel/debug/lazymap"
 #define DEBUGFS			"/sys/kernel/debug"
 
 #define PG			4096UL
@@ -87,41 +82,6 @@
 static uint8_t pat(size_t pg)
 {
 	return pg % 127 + 1;
-}
-
-/*
- * SIGBUS handling: read_byte() arms a jump buffer around one access and
- * the handler jumps back through it.  SA_NODEFER leaves SIGBUS unblocked
- * after the jump, so no signal mask needs saving.  A SIGBUS with nothing
- * armed is a bug: restore the default action and return, so the access
- * faults again and kills the test with SIGBUS.
- */
-static sigjmp_buf *volatile sigbus_env;
-
-static void sigbus_handler(int sig)
-{
-	sigjmp_buf *env = sigbus_env;
-
-	if (!env) {
-		signal(sig, SIG_DFL);
-		return;
-	}
-	sigbus_env = NULL;
-	siglongjmp(*env, 1);
-}
-
-/* Read *@p into *@val: 0, or -1 if the access raised SIGBUS. */
-static __attribute__((noinline)) int
-read_byte(const volatile uint8_t *p, uint8_t *val)
-{
-	sigjmp_buf env;
-
-	if (sigsetjmp(env, 0))
-		return -1;
-	sigbus_env = &env;
-	*val = *p;
-	sigbus_env = NULL;
-	return 0;
 }
 
 /* Write pat() into every page of a mapping of the whole space. */
@@ -159,44 +119,6 @@ static long check_pages(const volatile uint8_t *map, size_t first,
 	return -1;
 }
 
-/* CREATE a space: its fd, or -errno. */
-static int lm_create(int dev_fd, __u32 flags, __u64 length, __u32 *id)
-{
-	struct lazymap_test_create arg = {
-		.size = sizeof(arg),
-		.flags = flags,
-		.length = length,
-	};
-	int fd;
-
-	fd = ioctl(dev_fd, LAZYMAP_TEST_CREATE, &arg);
-	if (fd < 0)
-		return -errno;
-	*id = arg.id;
-	return fd;
-}
-
-/* A range ioctl (REVOKE, RESTORE, LISTEN): its return value, or -errno. */
-static int lm_range(int fd, unsigned long cmd, __u64 offset, __u64 length)
-{
-	struct lazymap_test_range arg = {
-		.size = sizeof(arg),
-		.offset = offset,
-		.length = length,
-	};
-	int ret;
-
-	ret = ioctl(fd, cmd, &arg);
-	return ret < 0 ? -errno : ret;
-}
-
-static int lm_stats(int fd, struct lazymap_test_stats *st)
-{
-	memset(st, 0, sizeof(*st));
-	st->size = sizeof(*st);
-	return ioctl(fd, LAZYMAP_TEST_STATS, st) < 0 ? -errno : 0;
-}
-
 static double now(void)
 {
 	struct timespec ts;
@@ -214,11 +136,12 @@ static bool lm_wait_released(__u32 id)
 {
 	const struct timespec ms = { .tv_nsec = 1000000 };
 	double deadline = now() + RELEASE_TIMEOUT;
-	char path[64];
+	char name[32], path[64];
 
-	if (access(LAZYMAP_DEBUGFS, F_OK))
+	if (!lm_have_debugfs())
 		return true;
-	snprintf(path, sizeof(path), LAZYMAP_DEBUGFS "/test-%u", id);
+	snprintf(path, sizeof(path), LAZYMAP_DEBUGFS "/%s",
+		 lm_space_name(id, name, sizeof(name)));
 	while (!access(path, F_OK)) {
 		if (now() > deadline)
 			return false;
@@ -503,7 +426,7 @@ static void lm_check_ids(struct __test_metadata *_metadata,
 		covered = 0;
 		n = 0;
 		do {
-			fds[n] = lm_create(dev_fd, 0, PG, &ids[n]);
+			fds[n] = lm_create(dev_fd, 0, PG, 0, &ids[n]);
 			ASSERT_LE(0, fds[n])
 				TH_LOG("CREATE: %s", strerror(-fds[n]));
 			if (ids[n] >= lo && ids[n] <= hi)
@@ -617,36 +540,16 @@ FIXTURE_VARIANT_ADD(lazymap_fail_nth, pfn_persistent) {
 
 FIXTURE_SETUP(lazymap_fail_nth)
 {
-	struct sigaction sa = {
-		.sa_handler = sigbus_handler,
-		.sa_flags = SA_NODEFER,
-	};
-	int ret;
-
 	self->dev_fd = -1;
 	self->fd = -1;
 	self->new_fd = -1;
 	self->map = NULL;
 
-	self->dev_fd = open(LAZYMAP_DEV, O_RDWR | O_CLOEXEC);
-	if (self->dev_fd < 0 &&
-	    (errno == ENOENT || errno == ENODEV || errno == ENXIO))
-		SKIP(return, "%s: %s (CONFIG_LAZYMAP_TEST not enabled?)",
-		     LAZYMAP_DEV, strerror(errno));
-	ASSERT_LE(0, self->dev_fd)
-		TH_LOG("opening %s: %s", LAZYMAP_DEV, strerror(errno));
+	if (!lm_setup_space(_metadata, variant->flags, SPACE_LEN,
+			    &self->dev_fd, &self->fd, &self->id))
+		return;
 
-	if (sysconf(_SC_PAGESIZE) != (long)PG)
-		SKIP(return, "page size %ld: these tests assume 4 KiB",
-		     sysconf(_SC_PAGESIZE));
-
-	ret = lm_create(self->dev_fd, variant->flags, SPACE_LEN, &self->id);
-	ASSERT_LE(0, ret)
-		TH_LOG("CREATE of a 4 MiB space: %s", strerror(-ret));
-	self->fd = ret;
-
-	sigemptyset(&sa.sa_mask);
-	ASSERT_EQ(0, sigaction(SIGBUS, &sa, NULL));
+	ASSERT_EQ(0, sigbus_install());
 }
 
 /* Idempotent: TEST_FAIL_NTH() tears down before the harness does. */
@@ -700,7 +603,7 @@ TEST_FAIL_NTH(lazymap_fail_nth, create)
 	int fd;
 
 	fail_nth_enable();
-	fd = lm_create(self->dev_fd, variant->flags, SPACE_LEN, &id);
+	fd = lm_create(self->dev_fd, variant->flags, SPACE_LEN, 0, &id);
 	fail_nth_disable();
 	if (fd < 0) {
 		ASSERT_EQ(next_fd, lowest_free_fd())
@@ -776,10 +679,10 @@ TEST_FAIL_NTH(lazymap_fail_nth, revoke_restore)
 
 	fail_nth_enable();
 	ret = lm_range(self->fd, LAZYMAP_TEST_REVOKE, REVOKE_FIRST * PG,
-		       REVOKE_PAGES * PG);
+		       REVOKE_PAGES * PG, 0);
 	if (!ret) {
 		revoked = true;
-		ret = lm_range(self->fd, LAZYMAP_TEST_RESTORE, 0, SPACE_LEN);
+		ret = lm_range(self->fd, LAZYMAP_TEST_RESTORE, 0, SPACE_LEN, 0);
 	}
 	fail_nth_disable();
 
@@ -799,7 +702,7 @@ TEST_FAIL_NTH(lazymap_fail_nth, revoke_restore)
 		EXPECT_EQ(-1, bad)
 			TH_LOG("page %ld after a failed RESTORE", bad);
 		ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_RESTORE, 0,
-				      SPACE_LEN));
+				      SPACE_LEN, 0));
 	}
 	bad = check_pages(self->map, 0, 0);
 	EXPECT_EQ(-1, bad)
@@ -820,16 +723,16 @@ TEST_FAIL_NTH(lazymap_fail_nth, listen_revoke)
 	lm_map_filled(_metadata, self);
 
 	fail_nth_enable();
-	idx = lm_range(self->fd, LAZYMAP_TEST_LISTEN, 0, SPACE_LEN);
+	idx = lm_range(self->fd, LAZYMAP_TEST_LISTEN, 0, SPACE_LEN, 0);
 	ret = idx < 0 ? idx :
 	      lm_range(self->fd, LAZYMAP_TEST_REVOKE, REVOKE_FIRST * PG,
-		       REVOKE_PAGES * PG);
+		       REVOKE_PAGES * PG, 0);
 	fail_nth_disable();
 
 	if (idx < 0) {
 		/* The failed LISTEN took no slot. */
 		EXPECT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_LISTEN, 0,
-				      SPACE_LEN));
+				      SPACE_LEN, 0));
 		return idx;
 	}
 	ASSERT_EQ(0, idx);
@@ -848,7 +751,7 @@ TEST_FAIL_NTH(lazymap_fail_nth, listen_revoke)
 	bad = check_pages(self->map, REVOKE_FIRST, REVOKE_PAGES);
 	EXPECT_EQ(-1, bad)
 		TH_LOG("page %ld after REVOKE", bad);
-	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_RESTORE, 0, SPACE_LEN));
+	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_RESTORE, 0, SPACE_LEN, 0));
 	bad = check_pages(self->map, 0, 0);
 	EXPECT_EQ(-1, bad)
 		TH_LOG("page %ld after RESTORE", bad);
@@ -864,7 +767,7 @@ TEST_F(lazymap_fail_nth, still_healthy)
 	void *map;
 	int fd;
 
-	fd = lm_create(self->dev_fd, variant->flags, SPACE_LEN, &id);
+	fd = lm_create(self->dev_fd, variant->flags, SPACE_LEN, 0, &id);
 	ASSERT_LE(0, fd)
 		TH_LOG("CREATE: %s", strerror(-fd));
 	self->new_fd = fd;

@@ -501,23 +501,13 @@ FIXTURE_TEARDOWN(lazymap_mdev)
 static volatile uint8_t *bar2_map(FIXTURE_DATA(lazymap_mdev) *self,
 				  uint64_t off, size_t len)
 {
-	void *p;
-
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
-		 self->v.device_fd, REGION(BAR2) + off);
-	if (p == MAP_FAILED)
-		return NULL;
-	self->map = p;
-	self->map_len = len;
-	return p;
+	return lm_mmap_noted(self->v.device_fd, REGION(BAR2) + off, len,
+			     &self->map, &self->map_len);
 }
 
 static int bar2_unmap(FIXTURE_DATA(lazymap_mdev) *self)
 {
-	void *p = self->map;
-
-	self->map = NULL;
-	return munmap(p, self->map_len);
+	return lm_munmap_noted(&self->map, self->map_len);
 }
 
 static unsigned long long stat_of(FIXTURE_DATA(lazymap_mdev) *self,

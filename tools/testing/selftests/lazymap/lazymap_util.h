@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Helpers shared by the lazymap selftests: accesses that survive SIGBUS,
- * pattern checks, and the core's debugfs files (lazymap/<space>/mappings
- * and stats), addressed by space name.
+ * mappings noted for the teardown, pattern checks, and the core's debugfs
+ * files (lazymap/<space>/mappings and stats), addressed by space name.
  *
  * Everything is static and depends only on libc, so the tests link
  * statically and run from a busybox initramfs.  Functions returning int
@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 
 #define LAZYMAP_DEBUGFS		"/sys/kernel/debug/lazymap"
 
@@ -88,6 +89,51 @@ write_byte(volatile uint8_t *p, uint8_t val)
 	*p = val;
 	sigbus_env = NULL;
 	return 0;
+}
+
+/*
+ * Read one byte every @step bytes of [p, p + len): the number of reads that
+ * raised SIGBUS.  Not inlined, so that a first call warms the code every
+ * later call runs (for tests that count page faults).
+ */
+static __attribute__((noinline, unused)) size_t
+sigbus_pages(const volatile uint8_t *p, size_t len, size_t step)
+{
+	size_t off, sigbus = 0;
+	uint8_t v;
+
+	for (off = 0; off < len; off += step)
+		if (read_byte(p + off, &v))
+			sigbus++;
+	return sigbus;
+}
+
+/*
+ * mmap(MAP_SHARED) [@offset, @offset + @len) of @fd for reading and
+ * writing, and note the mapping in *@map and *@map_len for the teardown to
+ * unmap: its address, or NULL (errno set, *@map untouched).
+ */
+static inline volatile uint8_t *lm_mmap_noted(int fd, off_t offset,
+					      size_t len, void **map,
+					      size_t *map_len)
+{
+	void *p;
+
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset);
+	if (p == MAP_FAILED)
+		return NULL;
+	*map = p;
+	*map_len = len;
+	return p;
+}
+
+/* munmap() the mapping lm_mmap_noted() noted, and forget it. */
+static inline int lm_munmap_noted(void **map, size_t map_len)
+{
+	void *p = *map;
+
+	*map = NULL;
+	return munmap(p, map_len);
 }
 
 /* Offset of the first byte of [p, p + len) that is not @want, or -1. */

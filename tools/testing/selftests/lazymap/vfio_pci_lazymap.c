@@ -73,18 +73,6 @@ static int space_mappings(const char *bdf, char lines[][160], int max)
 	return n;
 }
 
-/* Read one byte of every 4 KiB page; returns the pages that SIGBUSed. */
-static size_t touch(const volatile uint8_t *p, size_t len)
-{
-	size_t off, bad = 0;
-	uint8_t v;
-
-	for (off = 0; off < len; off += SZ_4K)
-		if (read_byte(p + off, &v))
-			bad++;
-	return bad;
-}
-
 static int config_rw16(int fd, uint64_t cfg_off, unsigned int reg,
 		       uint16_t *val, bool write)
 {
@@ -212,12 +200,12 @@ static void first_touch(struct __test_metadata *_metadata,
 	p = bar2_map(self, SZ_1G, align, skew);
 	ASSERT_NE(NULL, p);
 	/*
-	 * Warm the code, stack and data touch() uses (read_byte() writes
-	 * sigbus_env) so that they add no faults to the count.
+	 * Warm the code, stack and data sigbus_pages() uses (read_byte()
+	 * writes sigbus_env) so that they add no faults to the count.
 	 */
-	touch((const volatile uint8_t *)&f0, 1);
+	sigbus_pages((const volatile uint8_t *)&f0, 1, SZ_4K);
 	f0 = minor_faults();
-	ASSERT_EQ(0UL, touch(p, SZ_1G));
+	ASSERT_EQ(0UL, sigbus_pages(p, SZ_1G, SZ_4K));
 	f1 = minor_faults();
 	EXPECT_EQ(want_faults, f1 - f0);
 	EXPECT_EQ(want_stat, space_stat(self->bdf, stat) - before);
@@ -255,7 +243,7 @@ TEST_F(vfio_pci_lazymap, memory_disable_sigbus)
 				 PCI_COMMAND, &off, true));
 	EXPECT_EQ(-1, read_byte(p, &v));
 	EXPECT_EQ(-1, read_byte(p + 5 * SZ_2M + 77, &v));
-	EXPECT_EQ(8 * SZ_2M / SZ_4K, touch(p, 8 * SZ_2M));
+	EXPECT_EQ(8 * SZ_2M / SZ_4K, sigbus_pages(p, 8 * SZ_2M, SZ_4K));
 	EXPECT_LT(sigbus0, space_stat(self->bdf, "sigbus"));
 
 	ASSERT_EQ(0, config_rw16(self->dev.device_fd, self->cfg.offset,
@@ -281,7 +269,7 @@ TEST_F(vfio_pci_lazymap, reset_zaps)
 	f0 = space_stat(self->bdf, "faults_1g");
 	ASSERT_EQ(0, ioctl(self->dev.device_fd, VFIO_DEVICE_RESET));
 	/* The zap dropped the PUD entry: the next access faults again. */
-	ASSERT_EQ(0UL, touch(p, SZ_1G));
+	ASSERT_EQ(0UL, sigbus_pages(p, SZ_1G, SZ_4K));
 	EXPECT_EQ(f0 + 1, space_stat(self->bdf, "faults_1g"));
 }
 
@@ -332,7 +320,7 @@ TEST_F(vfio_pci_lazymap, partial_munmap)
 	EXPECT_EQ((uintptr_t)p + 2 * SZ_2M, start);
 	EXPECT_EQ((uintptr_t)p + 4 * SZ_2M, end);
 	EXPECT_EQ((self->bar2.offset + 2 * SZ_2M) / SZ_4K, pgoff);
-	ASSERT_EQ(0UL, touch(p + 2 * SZ_2M, 2 * SZ_2M));
+	ASSERT_EQ(0UL, sigbus_pages(p + 2 * SZ_2M, 2 * SZ_2M, SZ_4K));
 	self->map = (void *)(p + 2 * SZ_2M);
 	self->map_len = 2 * SZ_2M;
 }
@@ -347,7 +335,7 @@ TEST_F(vfio_pci_lazymap, close_fd_while_mapped)
 	p[1] = 0x77;
 	/* The VMA holds the device file: the mapping keeps working. */
 	vfio_type1_close(&self->dev);
-	ASSERT_EQ(0UL, touch(p, SZ_2M));
+	ASSERT_EQ(0UL, sigbus_pages(p, SZ_2M, SZ_4K));
 	EXPECT_EQ(0x77, p[1]);
 	EXPECT_EQ(1, space_mappings(self->bdf, lines, 2));
 	ASSERT_EQ(0, munmap((void *)p, SZ_2M));
