@@ -420,6 +420,9 @@ bool lazymap_revoked(struct lazymap_space *space, pgoff_t pgoff,
 
 	if (WARN_ON_ONCE(!nr))
 		return false;
+	/* The common case, nothing revoked, without a tree walk. */
+	if (mtree_empty(&space->revoked))
+		return false;
 	return mt_find(&space->revoked, &index, pgoff + nr - 1);
 }
 EXPORT_SYMBOL_GPL(lazymap_revoked);

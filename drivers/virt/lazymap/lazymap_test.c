@@ -165,20 +165,16 @@ static int lazymap_test_discard(struct lazymap_test_space *ts, u64 offset,
 	struct rw_semaphore *gate = lazymap_space_gate(ts->space);
 	u64 block_size = PAGE_SIZE << ts->order;
 	unsigned long block;
+	pgoff_t pgoff;
 	int ret = 0;
 
 	if (!IS_ALIGNED(offset, block_size) || !IS_ALIGNED(len, block_size))
 		return -EINVAL;
 	down_write(gate);
-	if (!lazymap_revoked(ts->space, offset >> PAGE_SHIFT, 1) ||
-	    !lazymap_revoked(ts->space, (offset + len - 1) >> PAGE_SHIFT, 1)) {
-		ret = -EBUSY;
-		goto out;
-	}
-	/* Revoked throughout?  Check every page, the ends are not enough. */
-	for (block = offset >> PAGE_SHIFT; block < (offset + len) >> PAGE_SHIFT;
-	     block++) {
-		if (!lazymap_revoked(ts->space, block, 1)) {
+	/* Revoked throughout: every page, not just the range's ends. */
+	for (pgoff = offset >> PAGE_SHIFT; pgoff < (offset + len) >> PAGE_SHIFT;
+	     pgoff++) {
+		if (!lazymap_revoked(ts->space, pgoff, 1)) {
 			ret = -EBUSY;
 			goto out;
 		}

@@ -199,8 +199,7 @@ static vm_fault_t lazymap_vm_huge_fault(struct vm_fault *vmf,
 		ret = VM_FAULT_SIGBUS;
 		goto out_unlock;
 	}
-	if (!mtree_empty(&space->revoked) &&
-	    lazymap_revoked(space, pgoff, 1UL << order)) {
+	if (lazymap_revoked(space, pgoff, 1UL << order)) {
 		/* A huge block partly revoked: let the PTE fault decide. */
 		ret = order ? VM_FAULT_FALLBACK : VM_FAULT_SIGBUS;
 		goto out_unlock;
