@@ -45,16 +45,20 @@ enum lazymap_level {
  * struct lazymap_resolved - what a provider backs a page offset with
  * @pfn: the first pfn of the aligned block containing the offset
  *	(pfn spaces); the block holds 2^@order pages
- * @page: the page backing the offset (folio spaces), a reference the core
+ * @page: the page backing the offset (page spaces), a reference the core
  *	does not take over: the provider keeps the page alive while it is
  *	part of the space
+ * @folio: the folio containing the offset (folio spaces): a folio of the
+ *	space's mapping, uptodate, at index @folio->index; with a reference
+ *	that the core takes over (lazymap_get_folio() returns one)
  * @order: the largest order the provider can back at this offset: the
  *	block [pgoff & ~(2^order - 1), +2^order) is physically contiguous and
- *	naturally aligned
+ *	naturally aligned (pfn and page spaces; folio spaces use the folio's)
  */
 struct lazymap_resolved {
 	unsigned long pfn;
 	struct page *page;
+	struct folio *folio;
 	unsigned int order;
 };
 
@@ -83,6 +87,11 @@ enum lazymap_kind {
 	LAZYMAP_KIND_PFN,
 	/* refcounted pages (VM_MIXEDMAP, vm_insert_page()), 4 KiB entries */
 	LAZYMAP_KIND_PAGE,
+	/*
+	 * folios of the space's page cache, mapped as a file's are: 4 KiB
+	 * entries, PMD entries for PMD-sized folios (THP)
+	 */
+	LAZYMAP_KIND_FOLIO,
 };
 
 /**
@@ -92,10 +101,14 @@ enum lazymap_kind {
  * @kind: &enum lazymap_kind
  * @size: bytes the space can map, a multiple of PAGE_SIZE
  * @mapping: adopt this address_space (e.g. a VFIO device inode's) instead
- *	of creating an inode; the caller keeps it alive longer than the space
+ *	of creating an inode; the caller keeps it alive longer than the space.
+ *	For a folio space it must have a_ops->dirty_folio, an i_size covering
+ *	@size and, for PMD entries, large folios enabled; an own inode gets
+ *	all that (see Documentation/driver-api/lazymap.rst)
  * @gate: adopt this rw_semaphore (e.g. vfio-pci-core's memory_lock) as the
  *	access gate instead of the space's own
- * @pgprot_noncached: map with pgprot_noncached() (device memory)
+ * @pgprot_noncached: map with pgprot_noncached() (device memory; not for
+ *	folio spaces)
  * @private: consumer data, lazymap_space_private()
  * @owner: the module of @ops (THIS_MODULE), pinned until ops->release()
  *	has run
@@ -196,6 +209,9 @@ int __must_check lazymap_listener_register(struct lazymap_space *space,
 					   pgoff_t first, pgoff_t last);
 void lazymap_listener_unregister(struct lazymap_space *space,
 				 struct lazymap_listener *listener);
+
+struct folio *lazymap_get_folio(struct lazymap_space *space, pgoff_t pgoff,
+				unsigned int order);
 
 int lazymap_launder(struct lazymap_space *space, pgoff_t index,
 		    unsigned long nr);

@@ -19,6 +19,7 @@
 #include <linux/module.h>
 #include <linux/mount.h>
 #include <linux/pagemap.h>
+#include <linux/pagevec.h>
 #include <linux/pseudo_fs.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -68,13 +69,94 @@ static void lazymap_free_inode(struct inode *inode)
 
 static void lazymap_space_free(struct work_struct *work);
 
+/*
+ * The address_space operations of a folio space's own inode.  i_private is
+ * the space.  Page-cache folios always go through ->release_folio or
+ * ->invalidate_folio (AS_RELEASE_ALWAYS), so whatever takes a folio out of
+ * the page cache (truncation by the provider, a split, invalidation)
+ * launders it from every listener first.  The final truncation when the
+ * space's inode is freed finds no listener: they are all gone by then.
+ */
+static struct lazymap_space *lazymap_aops_space(struct address_space *mapping)
+{
+	return mapping_exiting(mapping) ? NULL : mapping->host->i_private;
+}
+
+static bool lazymap_aops_release_folio(struct folio *folio, gfp_t gfp)
+{
+	struct lazymap_space *space = lazymap_aops_space(folio->mapping);
+
+	return !space || lazymap_release_folio(space, folio);
+}
+
+static void lazymap_aops_invalidate_folio(struct folio *folio, size_t offset,
+					  size_t len)
+{
+	struct lazymap_space *space = lazymap_aops_space(folio->mapping);
+	pgoff_t first = folio->index + DIV_ROUND_UP(offset, PAGE_SIZE);
+	pgoff_t end = folio->index + ((offset + len) >> PAGE_SHIFT);
+
+	/* Whole pages only: a partial page stays in the page cache. */
+	if (space && end > first)
+		lazymap_launder(space, first, end - first);
+}
+
+static int lazymap_aops_launder_folio(struct folio *folio)
+{
+	struct lazymap_space *space = lazymap_aops_space(folio->mapping);
+
+	return space ? lazymap_launder_folio(space, folio) : 0;
+}
+
+/*
+ * Memory failure: take the folio back from the listeners and keep it in the
+ * page cache; the core mm unmaps the poisoned page from host VMAs and
+ * refuses to map it again (VM_FAULT_HWPOISON).
+ */
+static int lazymap_aops_error_remove_folio(struct address_space *mapping,
+					   struct folio *folio)
+{
+	struct lazymap_space *space = lazymap_aops_space(mapping);
+
+	if (space)
+		lazymap_error_remove_folio(space, folio);
+	return MF_DELAYED;
+}
+
+static const struct address_space_operations lazymap_folio_aops = {
+	.dirty_folio = noop_dirty_folio,
+	.release_folio = lazymap_aops_release_folio,
+	.invalidate_folio = lazymap_aops_invalidate_folio,
+	.launder_folio = lazymap_aops_launder_folio,
+	.error_remove_folio = lazymap_aops_error_remove_folio,
+};
+
+/*
+ * An own inode of a folio space: its page cache holds the space's memory.
+ * Large folios (THP) allowed; not migrated or reclaimed (listeners map the
+ * pfns: AS_INACCESSIBLE, which also means unevictable), never written back.
+ */
+static void lazymap_folio_inode_init(struct lazymap_space *space)
+{
+	struct address_space *mapping = space->inode->i_mapping;
+
+	space->inode->i_private = space;
+	mapping->a_ops = &lazymap_folio_aops;
+	mapping_set_gfp_mask(mapping, GFP_HIGHUSER);
+	mapping_set_large_folios(mapping);
+	mapping_set_inaccessible(mapping);
+	mapping_set_release_always(mapping);
+}
+
 /**
  * lazymap_space_create() - create a space
  * @params: see &struct lazymap_space_params
  *
  * Return: the space with one reference, or ERR_PTR(-EINVAL) for a missing
- * name, ops or resolve, an unknown kind, or a size of 0 or not a multiple
- * of PAGE_SIZE; ERR_PTR(-ENOMEM) or the inode allocation's error.
+ * name, ops or resolve, an unknown kind, a size of 0 or not a multiple of
+ * PAGE_SIZE, a non-cached folio space or an adopted mapping without
+ * a_ops->dirty_folio for a folio space; ERR_PTR(-ENOMEM) or the inode
+ * allocation's error.
  */
 struct lazymap_space *lazymap_space_create(const struct lazymap_space_params *params)
 {
@@ -85,7 +167,13 @@ struct lazymap_space *lazymap_space_create(const struct lazymap_space_params *pa
 	    !params->ops->resolve || !params->size ||
 	    !PAGE_ALIGNED(params->size) ||
 	    (params->kind != LAZYMAP_KIND_PFN &&
-	     params->kind != LAZYMAP_KIND_PAGE))
+	     params->kind != LAZYMAP_KIND_PAGE &&
+	     params->kind != LAZYMAP_KIND_FOLIO))
+		return ERR_PTR(-EINVAL);
+	/* Write faults of a folio space dirty the folio: folio_mark_dirty(). */
+	if (params->kind == LAZYMAP_KIND_FOLIO &&
+	    (params->pgprot_noncached ||
+	     (params->mapping && !params->mapping->a_ops->dirty_folio)))
 		return ERR_PTR(-EINVAL);
 
 	space = kzalloc(sizeof(*space), GFP_KERNEL_ACCOUNT);
@@ -111,6 +199,9 @@ struct lazymap_space *lazymap_space_create(const struct lazymap_space_params *pa
 			goto err_free_stats;
 		}
 		space->mapping = space->inode->i_mapping;
+		i_size_write(space->inode, params->size);
+		if (params->kind == LAZYMAP_KIND_FOLIO)
+			lazymap_folio_inode_init(space);
 	}
 
 	kref_init(&space->ref);
@@ -158,11 +249,12 @@ static void lazymap_space_free(struct work_struct *work)
 	lazymap_debugfs_remove(space);
 	if (space->ops->release)
 		space->ops->release(space);
+	/* Frees a folio space's page cache: before the locks go. */
+	if (space->inode)
+		lazymap_free_inode(space->inode);
 	mtree_destroy(&space->revoked);
 	mutex_destroy(&space->vmas_lock);
 	mutex_destroy(&space->listeners_lock);
-	if (space->inode)
-		lazymap_free_inode(space->inode);
 	free_percpu(space->fault_stats);
 	kfree(space->name);
 	kfree(space);
@@ -275,6 +367,38 @@ static void lazymap_invalidate_listeners(struct lazymap_space *space,
 }
 
 /*
+ * A folio fault drops the gate before finish_fault() maps the folio, with
+ * the folio locked until it is mapped.  So after unmapping, wait for every
+ * folio of the range to be unlocked, and unmap again what such a fault
+ * mapped in the meantime.  Faults that come later find the gate held.
+ */
+static void lazymap_unmap_folios(struct lazymap_space *space, pgoff_t first,
+				 pgoff_t last)
+{
+	struct folio_batch fbatch;
+	pgoff_t index = first;
+	unsigned int i;
+
+	folio_batch_init(&fbatch);
+	while (filemap_get_folios(space->mapping, &index, last, &fbatch)) {
+		for (i = 0; i < folio_batch_count(&fbatch); i++) {
+			struct folio *folio = fbatch.folios[i];
+			pgoff_t s = max(first, folio->index);
+			pgoff_t e = min(last, folio_next_index(folio) - 1);
+
+			folio_lock(folio);
+			if (folio->mapping == space->mapping &&
+			    folio_mapped(folio))
+				unmap_mapping_pages(space->mapping, s,
+						    e - s + 1, true);
+			folio_unlock(folio);
+		}
+		folio_batch_release(&fbatch);
+		cond_resched();
+	}
+}
+
+/*
  * Unmap page offsets [first, last] from every host VMA and every listener.
  * The caller holds the gate for write, so no fault can map the range again
  * before it drops the gate.
@@ -286,6 +410,8 @@ static void lazymap_unmap(struct lazymap_space *space, pgoff_t first,
 
 	unmap_mapping_range(space->mapping, (loff_t)first << PAGE_SHIFT,
 			    (loff_t)(last - first + 1) << PAGE_SHIFT, true);
+	if (space->kind == LAZYMAP_KIND_FOLIO)
+		lazymap_unmap_folios(space, first, last);
 	mutex_lock(&space->listeners_lock);
 	lazymap_invalidate_listeners(space, first, last, reason, NULL);
 	mutex_unlock(&space->listeners_lock);
@@ -463,6 +589,63 @@ void lazymap_listener_unregister(struct lazymap_space *space,
 	mutex_unlock(&space->listeners_lock);
 }
 EXPORT_SYMBOL_GPL(lazymap_listener_unregister);
+
+/**
+ * lazymap_get_folio() - find or allocate the folio of a page offset
+ * @space: a folio space whose memory lives in its mapping's page cache
+ * @pgoff: the page offset
+ * @order: the largest order to allocate: what ops->resolve() was asked for
+ *
+ * For ops->resolve() of folio spaces.  Returns the folio of the space's
+ * mapping that contains @pgoff.  If there is none, allocates one, zeroed,
+ * of up to 2^@order pages at the naturally aligned index below @pgoff (less
+ * where the mapping does not allow large folios, memory is short or
+ * smaller folios are in the way) and adds it to the page cache.
+ *
+ * Context: may sleep and allocate (the mapping's gfp mask).
+ * Return: the folio, uptodate, unlocked, with a reference for the caller;
+ * ERR_PTR(-EINVAL) for an offset beyond the space, or the page cache's
+ * error (-ENOMEM).
+ */
+struct folio *lazymap_get_folio(struct lazymap_space *space, pgoff_t pgoff,
+				unsigned int order)
+{
+	struct address_space *mapping = space->mapping;
+	fgf_t fgp = FGP_LOCK | FGP_ACCESSED | FGP_CREAT;
+	struct folio *folio;
+
+	if (pgoff >= space->size >> PAGE_SHIFT)
+		return ERR_PTR(-EINVAL);
+	folio = filemap_lock_folio(mapping, pgoff);
+	if (IS_ERR(folio)) {
+		/* No larger than the space or MAX_PAGECACHE_ORDER allows. */
+		while (order && (pgoff | ((1UL << order) - 1)) >=
+		       space->size >> PAGE_SHIFT)
+			order--;
+		folio = __filemap_get_folio(mapping,
+					    pgoff & ~((1UL << order) - 1),
+					    fgp | fgf_set_order(PAGE_SIZE << order),
+					    mapping_gfp_mask(mapping));
+		if (IS_ERR(folio))
+			return folio;
+		/* A smaller folio at the aligned index: allocate our own. */
+		if (!folio_contains(folio, pgoff)) {
+			folio_unlock(folio);
+			folio_put(folio);
+			folio = __filemap_get_folio(mapping, pgoff, fgp,
+						    mapping_gfp_mask(mapping));
+			if (IS_ERR(folio))
+				return folio;
+		}
+	}
+	if (!folio_test_uptodate(folio)) {
+		folio_zero_range(folio, 0, folio_size(folio));
+		folio_mark_uptodate(folio);
+	}
+	folio_unlock(folio);
+	return folio;
+}
+EXPORT_SYMBOL_GPL(lazymap_get_folio);
 
 /**
  * lazymap_launder() - reclaim page offsets from every listener

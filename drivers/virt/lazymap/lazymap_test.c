@@ -3,7 +3,8 @@
  * lazymap test provider: /dev/lazymap-test (CONFIG_LAZYMAP_TEST).
  *
  * LAZYMAP_TEST_CREATE makes a space of RAM, allocated on first fault in
- * naturally aligned blocks of 2^max_order pages, and returns a file for it:
+ * naturally aligned blocks of 2^max_order pages (a folio space: folios of
+ * the space's page cache of up to that order), and returns a file for it:
  * mmap() of the file goes through lazymap_mmap() and the file's ioctls zap,
  * revoke, restore, fill and discard ranges and register counting
  * listeners, so the selftests exercise the core's real mmap, fault and zap
@@ -21,6 +22,7 @@
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/pagemap.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/xarray.h>
@@ -37,7 +39,11 @@ struct lazymap_test_space {
 	u32 id;
 	unsigned int order;	/* backing block order */
 	u64 length;
-	/* block index -> folio of 2^order pages; xa_cmpxchg() on allocation */
+	bool folio;		/* LAZYMAP_TEST_FOLIO: memory in the page cache */
+	/*
+	 * Not folio: block index -> folio of 2^order pages, xa_cmpxchg() on
+	 * allocation, and the pages these hold.
+	 */
 	struct xarray blocks;
 	atomic64_t pages;
 	/* Protects nr_listeners and registration of listeners[]. */
@@ -69,12 +75,34 @@ static struct folio *lazymap_test_block(struct lazymap_test_space *ts,
 	return folio;
 }
 
+/* The page backing @pgoff, allocating it; a reference for folio spaces. */
+static struct page *lazymap_test_page(struct lazymap_test_space *ts,
+				      pgoff_t pgoff)
+{
+	struct folio *folio;
+
+	if (ts->folio)
+		folio = lazymap_get_folio(ts->space, pgoff, ts->order);
+	else
+		folio = lazymap_test_block(ts, pgoff >> ts->order);
+	if (IS_ERR(folio))
+		return ERR_CAST(folio);
+	return folio_file_page(folio, pgoff);
+}
+
 static int lazymap_test_resolve(struct lazymap_space *space, pgoff_t pgoff,
 				unsigned int order, struct lazymap_resolved *res)
 {
 	struct lazymap_test_space *ts = lazymap_space_private(space);
 	struct folio *folio;
 
+	if (ts->folio) {
+		folio = lazymap_get_folio(space, pgoff, min(order, ts->order));
+		if (IS_ERR(folio))
+			return PTR_ERR(folio);
+		res->folio = folio;
+		return 0;
+	}
 	folio = lazymap_test_block(ts, pgoff >> ts->order);
 	if (IS_ERR(folio))
 		return PTR_ERR(folio);
@@ -144,15 +172,15 @@ static int lazymap_test_fill(struct lazymap_test_space *ts, u64 offset,
 	down_read(gate);
 	for (pgoff = offset >> PAGE_SHIFT; pgoff < (offset + len) >> PAGE_SHIFT;
 	     pgoff++) {
-		struct folio *folio = lazymap_test_block(ts, pgoff >> ts->order);
-		struct page *page;
+		struct page *page = lazymap_test_page(ts, pgoff);
 
-		if (IS_ERR(folio)) {
-			ret = PTR_ERR(folio);
+		if (IS_ERR(page)) {
+			ret = PTR_ERR(page);
 			break;
 		}
-		page = folio_page(folio, pgoff & ((1UL << ts->order) - 1));
 		memset_page(page, 0, value, PAGE_SIZE);
+		if (ts->folio)
+			put_page(page);
 		cond_resched();
 	}
 	up_read(gate);
@@ -178,6 +206,12 @@ static int lazymap_test_discard(struct lazymap_test_space *ts, u64 offset,
 			ret = -EBUSY;
 			goto out;
 		}
+	}
+	if (ts->folio) {
+		/* Launders the folios: see lazymap_folio_aops. */
+		truncate_inode_pages_range(lazymap_space_mapping(ts->space),
+					   offset, offset + len - 1);
+		goto out;
 	}
 	for (block = offset / block_size; block < (offset + len) / block_size;
 	     block++) {
@@ -236,7 +270,10 @@ static int lazymap_test_stats(struct lazymap_test_space *ts, void __user *uarg)
 	out.revokes = st.revokes;
 	out.restores = st.restores;
 	out.mappings = st.mappings;
-	out.pages = atomic64_read(&ts->pages);
+	if (ts->folio)
+		out.pages = READ_ONCE(lazymap_space_mapping(ts->space)->nrpages);
+	else
+		out.pages = atomic64_read(&ts->pages);
 	mutex_lock(&ts->lock);
 	for (i = 0; i < ts->nr_listeners; i++)
 		out.listener_pages[i] = atomic64_read(&ts->listeners[i].pages);
@@ -322,6 +359,16 @@ static const struct file_operations lazymap_test_space_fops = {
 	.release = lazymap_test_space_release,
 };
 
+/* Folio spaces: line PMD blocks up with PMDs where THP can map them. */
+static const struct file_operations lazymap_test_folio_space_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = lazymap_test_space_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.mmap = lazymap_test_space_mmap,
+	.get_unmapped_area = thp_get_unmapped_area,
+	.release = lazymap_test_space_release,
+};
+
 static int lazymap_test_create(void __user *uarg)
 {
 	struct lazymap_space_params params = {};
@@ -334,9 +381,12 @@ static int lazymap_test_create(void __user *uarg)
 	ret = lazymap_test_copy_arg(&c, sizeof(c), uarg);
 	if (ret)
 		return ret;
-	if ((c.flags & ~LAZYMAP_TEST_PFN) || c.id ||
-	    c.max_order > min(LAZYMAP_TEST_MAX_ORDER, MAX_PAGE_ORDER) || !c.length ||
-	    c.length > LAZYMAP_TEST_MAX_LENGTH ||
+	if ((c.flags & ~(LAZYMAP_TEST_PFN | LAZYMAP_TEST_FOLIO)) ||
+	    (c.flags & LAZYMAP_TEST_PFN && c.flags & LAZYMAP_TEST_FOLIO) ||
+	    c.id || c.max_order > min(LAZYMAP_TEST_MAX_ORDER, MAX_PAGE_ORDER) ||
+	    (c.flags & LAZYMAP_TEST_FOLIO &&
+	     c.max_order > LAZYMAP_TEST_MAX_FOLIO_ORDER) ||
+	    !c.length || c.length > LAZYMAP_TEST_MAX_LENGTH ||
 	    !IS_ALIGNED(c.length, PAGE_SIZE << c.max_order))
 		return -EINVAL;
 
@@ -345,6 +395,7 @@ static int lazymap_test_create(void __user *uarg)
 		return -ENOMEM;
 	ts->order = c.max_order;
 	ts->length = c.length;
+	ts->folio = c.flags & LAZYMAP_TEST_FOLIO;
 	xa_init(&ts->blocks);
 	mutex_init(&ts->lock);
 	ret = ida_alloc(&lazymap_test_ida, GFP_KERNEL);
@@ -355,8 +406,12 @@ static int lazymap_test_create(void __user *uarg)
 	snprintf(name, sizeof(name), "test-%u", ts->id);
 	params.name = name;
 	params.ops = &lazymap_test_ops;
-	params.kind = c.flags & LAZYMAP_TEST_PFN ? LAZYMAP_KIND_PFN :
-						  LAZYMAP_KIND_PAGE;
+	if (c.flags & LAZYMAP_TEST_PFN)
+		params.kind = LAZYMAP_KIND_PFN;
+	else if (c.flags & LAZYMAP_TEST_FOLIO)
+		params.kind = LAZYMAP_KIND_FOLIO;
+	else
+		params.kind = LAZYMAP_KIND_PAGE;
 	params.size = c.length;
 	params.private = ts;
 	params.owner = THIS_MODULE;
@@ -372,7 +427,9 @@ static int lazymap_test_create(void __user *uarg)
 		ret = fd;
 		goto err_put_space;
 	}
-	file = anon_inode_getfile("[lazymap-test]", &lazymap_test_space_fops,
+	file = anon_inode_getfile("[lazymap-test]",
+				  ts->folio ? &lazymap_test_folio_space_fops :
+					      &lazymap_test_space_fops,
 				  ts, O_RDWR);
 	if (IS_ERR(file)) {
 		ret = PTR_ERR(file);

@@ -22,23 +22,38 @@
 
 /* Map as pfns (VM_PFNMAP, huge where possible) rather than pages. */
 #define LAZYMAP_TEST_PFN	(1U << 0)
+/*
+ * Back the space with folios of its own page cache, mapped the way a file's
+ * are: PMD entries for PMD-sized folios where the kernel has THP.
+ */
+#define LAZYMAP_TEST_FOLIO	(1U << 1)
 
 #define LAZYMAP_TEST_MAX_LENGTH	(1ULL << 30)
 /* The page allocator's largest order on x86 and UML (MAX_PAGE_ORDER). */
 #define LAZYMAP_TEST_MAX_ORDER	10
+/* The largest folio order of a LAZYMAP_TEST_FOLIO space: PMD on x86. */
+#define LAZYMAP_TEST_MAX_FOLIO_ORDER	9
 
 /**
  * struct lazymap_test_create - LAZYMAP_TEST_CREATE
  * @size: sizeof(struct lazymap_test_create)
- * @flags: LAZYMAP_TEST_PFN or 0
+ * @flags: LAZYMAP_TEST_PFN, LAZYMAP_TEST_FOLIO or 0 (both: EINVAL)
  * @length: bytes; a non-zero multiple of 2^max_order pages, at most
  *	LAZYMAP_TEST_MAX_LENGTH (EINVAL otherwise)
  * @max_order: order of the backing blocks, at most LAZYMAP_TEST_MAX_ORDER
  *	(EINVAL otherwise); blocks of PMD order or more map with PMD entries
- *	in a LAZYMAP_TEST_PFN space where the architecture allows it
+ *	in a LAZYMAP_TEST_PFN space where the architecture allows it.  For
+ *	LAZYMAP_TEST_FOLIO: the largest folio order, at most
+ *	LAZYMAP_TEST_MAX_FOLIO_ORDER (EINVAL otherwise); folios are allocated
+ *	on first use at up to that order, smaller where the kernel has no
+ *	large page-cache folios (no THP, e.g. UML), where a fault's PMD block
+ *	is partly revoked or outside its VMA, or where memory is fragmented
  * @id: must be 0; out: the space is lazymap/test-<id> in debugfs
  *
- * Returns a new fd (O_RDWR | O_CLOEXEC) or -1 with errno.
+ * Returns a new fd (O_RDWR | O_CLOEXEC) or -1 with errno.  Where the
+ * kernel has THP, mmap() without an address of a LAZYMAP_TEST_FOLIO space
+ * picks one at which the PMD blocks of the space line up with PMDs
+ * (thp_get_unmapped_area()), if the mapping holds a whole block.
  */
 struct lazymap_test_create {
 	__u32 size;
@@ -59,7 +74,10 @@ struct lazymap_test_create {
  * EINVAL for misaligned, empty, overflowing or out-of-bounds ranges.
  * DISCARD frees the backing of a range that is revoked throughout (EBUSY
  * otherwise); offset and length must be multiples of the block size
- * (EINVAL otherwise); after restore the range reads zero.
+ * (EINVAL otherwise); after restore the range reads zero.  In a
+ * LAZYMAP_TEST_FOLIO space it truncates the page cache, which launders the
+ * range: listeners are invalidated again for every discarded page that
+ * was backed.
  * LISTEN registers a counting listener over the range and returns its
  * index (ENOSPC beyond LAZYMAP_TEST_MAX_LISTENERS).
  */
@@ -84,7 +102,8 @@ struct lazymap_test_range {
  * @revokes: revoke calls
  * @restores: restore calls
  * @mappings: live tracked VMAs
- * @pages: pages of RAM currently backing the space
+ * @pages: pages of RAM currently backing the space (LAZYMAP_TEST_FOLIO:
+ *	pages in its page cache)
  * @listener_pages: per listener, page offsets invalidated so far
  */
 struct lazymap_test_stats {
