@@ -15,7 +15,9 @@
  *
  * Lock order (see Documentation/driver-api/lazymap.rst):
  *   mmap_lock -> gate (read, fault) -> per-space VMA list lock
+ *   mmap_lock -> gate (read, fault) -> folio lock (folio spaces)
  *   gate (write, zap/revoke) -> i_mmap_rwsem -> listeners lock -> listener
+ *   gate (write, zap/revoke) -> folio lock -> i_mmap_rwsem (folio spaces)
  * Listener callbacks and providers must not take mmap_lock, the gate, or
  * fault in user memory.
  */

@@ -385,6 +385,16 @@ static vm_fault_t lazymap_vm_folio_fault(struct vm_fault *vmf)
 		ret = VM_FAULT_SIGBUS;
 		goto out_unlock;
 	}
+	/*
+	 * Before the folio lock, like __do_fault()'s page table preallocation:
+	 * allocating under a folio lock can deadlock against reclaim.
+	 */
+	level = lazymap_folio_level(space, vmf, folio);
+	if (level < 0) {
+		ret = level == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+		folio_put(folio);
+		goto out_unlock;
+	}
 	folio_lock(folio);
 	if (unlikely(folio->mapping != space->mapping)) {
 		/* Truncated since the provider found it: fault again. */
@@ -400,11 +410,6 @@ static vm_fault_t lazymap_vm_folio_fault(struct vm_fault *vmf)
 		ret = VM_FAULT_SIGBUS;
 		goto out_put;
 	}
-	level = lazymap_folio_level(space, vmf, folio);
-	if (level < 0) {
-		ret = level == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
-		goto out_put;
-	}
 	this_cpu_inc(space->fault_stats->faults[level]);
 	atomic64_inc(&rec->faults[level]);
 	if (!rec->pid && current->mm == vma->vm_mm)
@@ -418,7 +423,7 @@ out_put:
 	folio_put(folio);
 out_unlock:
 	up_read(space->gate);
-	if (want && level == LAZYMAP_LEVEL_PTE && !(ret & VM_FAULT_ERROR))
+	if (want && level == LAZYMAP_LEVEL_PTE && ret == VM_FAULT_LOCKED)
 		this_cpu_inc(space->fault_stats->fallbacks);
 	else if (ret & VM_FAULT_SIGBUS)
 		this_cpu_inc(space->fault_stats->sigbus);
