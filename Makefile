@@ -108,7 +108,8 @@ kunit: uml-kernel
 
 # --- selftests ---------------------------------------------------------
 
-$(ST_OUT)/%: $(ST_SRC)/%.c $(wildcard $(ST_SRC)/*.h include/uapi/linux/*.h) $(UAPI)/.done
+$(ST_OUT)/%: $(ST_SRC)/%.c $(wildcard $(ST_SRC)/*.h include/uapi/linux/*.h) \
+	    drivers/virt/lazymap/lazymap_test.h $(UAPI)/.done
 	@mkdir -p $(ST_OUT)
 	$(CC) $(ST_CFLAGS) -o $@ $< -lpthread
 

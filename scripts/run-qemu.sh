@@ -118,12 +118,14 @@ if [ "$mode" = bench ]; then
 	# Benchmarks are not tests: their table and JSON are the result.
 	mkdir -p "$out"
 	sed 's/\r$//' "$log" | sed -n 's/^# BENCH //p' | tee "$out/bench.txt"
-	sed 's/\r$//' "$log" | sed -n 's/^LAZYMAP-JSON //p' > "$out/vfio.json"
+	# One JSON file per benchmark: bench_vfio -> vfio.json.
 	for t in "$@"; do
 		grep -q "LAZYMAP-END $t rc=0" "$log" ||
 			{ echo "bench: $t failed, log: $log" >&2; exit 1; }
+		sed 's/\r$//' "$log" | sed -n "/^LAZYMAP-BEGIN $t\$/,/^LAZYMAP-END $t /p" |
+			sed -n 's/^LAZYMAP-JSON //p' > "$out/${t#bench_}.json"
 	done
-	echo "bench: results in $out/bench.txt and $out/vfio.json"
+	echo "bench: results in $out/bench.txt and $out/{$(echo "$@" | sed 's/bench_//g; s/ /,/g')}.json"
 	exit 0
 fi
 

@@ -4,4 +4,4 @@
 # QEMU: the stock Debian kernel with lazymap's modules and real PCI devices.
 UML_TESTS  := lazymap_core lazymap_fail_nth lazymap_mdev
 QEMU_TESTS := vfio_pci_stock lazymap_core vfio_pci_lazymap lazymap_mdev
-BENCH_TESTS := bench_vfio
+BENCH_TESTS := bench_vfio bench_core
