@@ -261,10 +261,11 @@ static const struct vm_operations_struct lazymap_vm_ops = {
 
 #ifdef CONFIG_TRANSPARENT_HUGEPAGE
 /*
- * The order a folio fault asks the provider for: PMD_ORDER if the PMD
- * block around the address lies inside the VMA at a PMD-aligned page
- * offset (what do_set_pmd() needs), within the space, and none of it is
- * revoked; else 0.
+ * The order a folio fault asks the provider for: PMD_ORDER if a PMD entry
+ * could map it: no page table below the PMD yet, the PMD block around the
+ * address inside the VMA at a PMD-aligned page offset (what do_set_pmd()
+ * needs) and within the space, and none of it revoked; else 0.  Like the
+ * huge_fault of pfn spaces, so fallbacks count the same: once per block.
  */
 static unsigned int lazymap_folio_want(struct lazymap_space *space,
 				       struct vm_fault *vmf)
@@ -273,7 +274,8 @@ static unsigned int lazymap_folio_want(struct lazymap_space *space,
 	unsigned long addr;
 	pgoff_t block;
 
-	if (vma_thp_disabled(vma, vma->vm_flags) ||
+	if (!pmd_none(pmdp_get_lockless(vmf->pmd)) ||
+	    vma_thp_disabled(vma, vma->vm_flags) ||
 	    lazymap_fault_fits(vma->vm_start, vma->vm_end, vma->vm_pgoff,
 			       vmf->address, HPAGE_PMD_ORDER, &addr, &block) ||
 	    ((u64)block + HPAGE_PMD_NR) << PAGE_SHIFT > space->size ||

@@ -3,21 +3,32 @@
  * Selftests of the lazymap core through its test provider, /dev/lazymap-test
  * (CONFIG_LAZYMAP_TEST, interface in lazymap_test.h).
  *
- * Each test owns a fresh 4 MiB space with max_order 0, created by the
- * fixture in both of the provider's flavours: backed by pages (variant
- * "page") and mapped as pfns (variant "pfn").  The test process owns at most
- * one mapping of the space at a time (self->map), unmapped by the teardown
- * together with the space and device fds; anything a test forks or spawns
- * is reaped before the test returns.  Threads other than the test's own
- * never use ASSERT_*() or EXPECT_*(): they record what they saw and the
- * test checks it after joining them.
+ * Each test of lazymap_core owns a fresh 4 MiB space with max_order 0,
+ * created by the fixture in each of the provider's three flavours: backed
+ * by pages (variant "page"), mapped as pfns ("pfn"), and folios of the
+ * space's own page cache mapped the way a file's are ("folio").  The test
+ * process owns at most one mapping of the space at a time (self->map),
+ * unmapped by the teardown together with the space and device fds;
+ * anything a test forks or spawns is reaped before the test returns.
+ * Threads other than the test's own never use ASSERT_*() or EXPECT_*():
+ * they record what they saw and the test checks it after joining them.
  *
  * What is checked: the argument checks of every ioctl and of mmap(); that
  * mmap() installs nothing and each page faults exactly once; that revoke
  * turns accesses into SIGBUS until restore and that data written behind a
- * revoke (FILL, DISCARD) is what the next fault sees; zap, listeners, VMA
- * tracking across fork and partial munmap, and the debugfs view of it all;
+ * revoke (FILL, DISCARD) is what the next fault sees; that DISCARD of a
+ * folio space launders listeners; zap, listeners, VMA tracking across fork
+ * (whose child faults a folio space itself: fork copies no ptes of a
+ * shared file VMA) and partial munmap, and the debugfs view of it all;
  * and that readers racing with revoke/fill/restore never see stale data.
+ *
+ * lazymap_huge and lazymap_thp need THP (the QEMU stage; they SKIP under
+ * UML): 8 MiB spaces of 2 MiB blocks mapped at PMD-aligned addresses.
+ * lazymap_huge checks where each flavour maps PMD entries and races
+ * readers of PMD-mapped blocks with revokes of all or part of them;
+ * lazymap_thp checks folio spaces against /proc/self/smaps (PMD entries
+ * of page-cache folios show as FilePmdMapped), their partial revoke and
+ * restore, mmap(NULL) alignment and DISCARD of PMD-sized folios.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -150,6 +161,10 @@ FIXTURE_VARIANT_ADD(lazymap_core, pfn) {
 	.flags = LAZYMAP_TEST_PFN,
 };
 
+FIXTURE_VARIANT_ADD(lazymap_core, folio) {
+	.flags = LAZYMAP_TEST_FOLIO,
+};
+
 FIXTURE_SETUP(lazymap_core)
 {
 	self->dev_fd = -1;
@@ -216,7 +231,12 @@ TEST_F(lazymap_core, create_invalid)
 	const __u32 csz = sizeof(struct lazymap_test_create);
 	const __u32 bsz = sizeof(struct create_big);
 	const __u64 max = LAZYMAP_TEST_MAX_LENGTH;
-	const __u32 max_order = LAZYMAP_TEST_MAX_ORDER;
+	/* The variant's largest order: folio spaces stop at PMD order. */
+	const __u32 max_order = fl & LAZYMAP_TEST_FOLIO ?
+				LAZYMAP_TEST_MAX_FOLIO_ORDER :
+				LAZYMAP_TEST_MAX_ORDER;
+	const __u32 pfn = LAZYMAP_TEST_PFN, folio = LAZYMAP_TEST_FOLIO;
+	const __u32 folio_max = LAZYMAP_TEST_MAX_FOLIO_ORDER;
 	const struct create_case cases[] = {
 		/* controls */
 		{ "valid",		CREATE(csz, fl, SPACE_LEN, 0), NO_TAIL, 0 },
@@ -236,9 +256,31 @@ TEST_F(lazymap_core, create_invalid)
 		{ "size_big_tail_first", CREATE(bsz, fl, SPACE_LEN, 0), 0, E2BIG },
 		{ "size_big_tail_last",	CREATE(bsz, fl, SPACE_LEN, 0), 15, E2BIG },
 		/* flags */
-		{ "flags_bit1",		CREATE(csz, fl | 2, SPACE_LEN, 0), NO_TAIL, EINVAL },
+		{ "flags_bit2",		CREATE(csz, fl | 1U << 2, SPACE_LEN, 0), NO_TAIL, EINVAL },
 		{ "flags_bit31",	CREATE(csz, fl | 1U << 31, SPACE_LEN, 0), NO_TAIL, EINVAL },
 		{ "flags_all",		CREATE(csz, ~0U, SPACE_LEN, 0), NO_TAIL, EINVAL },
+		/* the kinds, whatever the variant's: one at most */
+		{ "kind_page",		CREATE(csz, 0, SPACE_LEN, 0), NO_TAIL, 0 },
+		{ "kind_pfn",		CREATE(csz, pfn, SPACE_LEN, 0), NO_TAIL, 0 },
+		{ "kind_folio",		CREATE(csz, folio, SPACE_LEN, 0), NO_TAIL, 0 },
+		{ "kind_pfn_folio",	CREATE(csz, pfn | folio, SPACE_LEN, 0), NO_TAIL, EINVAL },
+		{ "kind_pfn_folio_order_9", CREATE(csz, pfn | folio, SZ_2M, 9), NO_TAIL, EINVAL },
+		{ "kind_pfn_folio_bit2", CREATE(csz, pfn | folio | 1U << 2, SPACE_LEN, 0),
+		  NO_TAIL, EINVAL },
+		/* folio spaces: folios of up to PMD order, of whole blocks */
+		{ "folio_order_9_2m",	CREATE(csz, folio, SZ_2M, folio_max), NO_TAIL, 0 },
+		{ "folio_order_9_8m",	CREATE(csz, folio, 4 * SZ_2M, folio_max), NO_TAIL, 0 },
+		{ "folio_order_9_max",	CREATE(csz, folio, max, folio_max), NO_TAIL, 0 },
+		{ "folio_order_10",	CREATE(csz, folio, PG << 10, 10), NO_TAIL, EINVAL },
+		{ "folio_order_10_max",	CREATE(csz, folio, max, 10), NO_TAIL, EINVAL },
+		{ "folio_order_11",	CREATE(csz, folio, PG << 11, 11), NO_TAIL, EINVAL },
+		{ "folio_order_9_pg",	CREATE(csz, folio, PG, folio_max), NO_TAIL, EINVAL },
+		{ "folio_order_9_1m",	CREATE(csz, folio, SZ_1M, folio_max), NO_TAIL, EINVAL },
+		{ "folio_order_9_3m",	CREATE(csz, folio, 3 * SZ_1M, folio_max), NO_TAIL, EINVAL },
+		{ "folio_order_9_2m_plus_pg", CREATE(csz, folio, SZ_2M + PG, folio_max),
+		  NO_TAIL, EINVAL },
+		{ "folio_order_9_4m_minus_pg", CREATE(csz, folio, 2 * SZ_2M - PG, folio_max),
+		  NO_TAIL, EINVAL },
 		/* length */
 		{ "length_zero",	CREATE(csz, fl, 0, 0), NO_TAIL, EINVAL },
 		{ "length_one",		CREATE(csz, fl, 1, 0), NO_TAIL, EINVAL },
@@ -853,6 +895,74 @@ TEST_F(lazymap_core, discard_zeroes)
 	EXPECT_EQ(-1L, pattern_mismatch(p, 0, n));
 }
 
+/*
+ * DISCARD of a folio space truncates its page cache, and every folio that
+ * leaves it is laundered: the listeners covering it are invalidated again,
+ * on top of the revoke that DISCARD needs first.  Pages that were never
+ * backed are not laundered, and page and pfn spaces, which free their own
+ * blocks, launder nothing.
+ */
+TEST_F(lazymap_core, discard_launders)
+{
+	/*
+	 * Write pages [0, 64), revoke [0, 1M), discard [32, 256): 32 of
+	 * the discarded pages are backed.
+	 */
+	const size_t written = 64, first = 32, n = SZ_1M / PG;
+	const bool folio = variant->flags & LAZYMAP_TEST_FOLIO;
+	const __u64 laundered = folio ? written - first : 0;
+	struct lazymap_test_stats st;
+	volatile uint8_t *p;
+	long bad;
+
+	p = lm_map(self, 0, SPACE_LEN);
+	ASSERT_NE(NULL, p)
+		TH_LOG("mmap: %s", strerror(errno));
+	pattern_write(p, 0, written);
+
+	/* 0: the revoked MiB; 1: the whole space; 2: the last 2 MiB. */
+	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_LISTEN, 0, SZ_1M, 0));
+	ASSERT_EQ(1, lm_range(self->fd, LAZYMAP_TEST_LISTEN, 0, SPACE_LEN, 0));
+	ASSERT_EQ(2, lm_range(self->fd, LAZYMAP_TEST_LISTEN, SZ_2M, SZ_2M, 0));
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	EXPECT_EQ((__u64)written, st.pages);
+
+	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_REVOKE, 0, SZ_1M, 0));
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	EXPECT_EQ((__u64)n, st.listener_pages[0]);
+	EXPECT_EQ((__u64)n, st.listener_pages[1]);
+	EXPECT_EQ(0ULL, st.listener_pages[2]);
+	/* A revoke unmaps; it does not free the backing. */
+	EXPECT_EQ((__u64)written, st.pages);
+
+	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_DISCARD, first * PG,
+			      (n - first) * PG, 0));
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	EXPECT_EQ(n + laundered, st.listener_pages[0])
+		TH_LOG("DISCARD of %zu backed pages laundered %lld",
+		       written - first,
+		       (long long)(st.listener_pages[0] - n));
+	EXPECT_EQ(n + laundered, st.listener_pages[1]);
+	EXPECT_EQ(0ULL, st.listener_pages[2]);
+	EXPECT_EQ((__u64)first, st.pages);
+
+	/* Restore invalidates nothing; the discarded pages read zero. */
+	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_RESTORE, 0, SZ_1M, 0));
+	bad = pattern_mismatch(p, 0, first);
+	EXPECT_EQ(-1L, bad)
+		TH_LOG("pattern lost below the discarded range at 0x%lx", bad);
+	bad = first_mismatch(p + first * PG, (written - first) * PG, 0);
+	EXPECT_EQ(-1L, bad)
+		TH_LOG("discarded page at 0x%lx: 0x%02x, not zero",
+		       first * PG + bad, p[first * PG + bad]);
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	EXPECT_EQ(n + laundered, st.listener_pages[0]);
+	EXPECT_EQ(n + laundered, st.listener_pages[1]);
+	EXPECT_EQ(0ULL, st.listener_pages[2]);
+	/* Backed again: the pages kept and the zero pages just read. */
+	EXPECT_EQ((__u64)written, st.pages);
+}
+
 TEST_F(lazymap_core, listener)
 {
 	struct lazymap_test_stats st;
@@ -909,9 +1019,11 @@ TEST_F(lazymap_core, listener)
 
 /*
  * The forked child: check it sees the parent's data, fault in its copy of
- * the VMA (page 1, which nobody has touched: PFNMAP and MIXEDMAP copy the
- * parent's ptes at fork), report, wait, and check it sees the parent's
- * write made after the fork.  Exit codes say what went wrong.
+ * the VMA (page 1, which nobody has touched), report, wait, and check it
+ * sees the parent's write made after the fork.  Reading page 0 faults too
+ * in a folio space: fork copies the ptes of PFNMAP and MIXEDMAP VMAs, but
+ * not of a shared file VMA, which a folio space's is.  Exit codes say what
+ * went wrong.
  */
 static void __attribute__((noreturn))
 fork_child(volatile uint8_t *p, int to_parent, int from_parent)
@@ -932,6 +1044,14 @@ fork_child(volatile uint8_t *p, int to_parent, int from_parent)
 
 TEST_F(lazymap_core, fork_tracking)
 {
+	/*
+	 * Faults each VMA has taken when the parent reads the mappings:
+	 * the parent wrote page 0 and read page 1, the child wrote page 1
+	 * and, in a folio space, read page 0 (see fork_child()).
+	 */
+	const unsigned long long parent_faults = 2;
+	const unsigned long long child_faults =
+		variant->flags & LAZYMAP_TEST_FOLIO ? 2 : 1;
 	int to_child[2], to_parent[2], status;
 	struct lazymap_test_stats st;
 	struct lm_mapping vmas[4];
@@ -986,9 +1106,9 @@ TEST_F(lazymap_core, fork_tracking)
 		EXPECT_EQ((unsigned long)p, vmas[i].start);
 		EXPECT_EQ((unsigned long)p + SPACE_LEN, vmas[i].end);
 		EXPECT_EQ(0UL, vmas[i].pgoff);
-		EXPECT_LE(1ULL, vmas[i].faults[0])
-			TH_LOG("%s's VMA has no faults",
-			       i ? "child" : "parent");
+		EXPECT_EQ(i ? child_faults : parent_faults, vmas[i].faults[0])
+			lm_debugfs_dump(self->id, "mappings");
+		EXPECT_EQ(0ULL, vmas[i].faults[1]);
 		if (comm[0]) {
 			EXPECT_STREQ(comm, vmas[i].comm);
 		}
@@ -1080,19 +1200,34 @@ TEST_F(lazymap_core, partial_munmap)
 }
 
 /*
- * Readers racing with revoke/fill/restore.  The revoker publishes gen = k
- * only after FILL(k) and before the RESTORE that makes it readable, so a
- * reader that loads gen g0, then reads v from the mapping, then loads gen
- * g1 must see g0 <= v <= g1: v < g0 is data from before a revoke surviving
- * it, v > g1 is impossible.
+ * Readers racing with revoke/fill/restore.  Iteration k - 1 of the revoker
+ * revokes a range of the space, FILLs it with k, publishes gen = k and
+ * only then restores the range.  The ranges follow a fixed schedule, so a
+ * reader knows which gens wrote a page: gen 0 (a new space reads 0) and
+ * every gen whose range covers it.  A reader that loads gen g0, then reads
+ * v from a page, then loads gen g1 must see a gen that wrote the page, no
+ * older than the last one up to g0 that did and no younger than g1: an
+ * older v is data from before a revoke surviving it, a younger one is
+ * impossible.
  */
 #define CR_READERS	8
 #define CR_PAGES	64
 #define CR_ITERATIONS	200	/* < 256: the fill byte never wraps */
 
+/* Pages [first, first + count) of the space. */
+struct cr_range {
+	size_t first;
+	size_t count;
+};
+
 struct cr_ctx {
-	volatile uint8_t *map;
+	volatile uint8_t *map;	/* a mapping of the space from offset 0 */
 	int fd;
+	size_t pages;		/* the readers read pages [0, pages) */
+	/* Iteration i revokes, fills and restores ranges[i % nr_ranges]. */
+	const struct cr_range *ranges;
+	unsigned int nr_ranges;
+	unsigned int iterations;	/* < 256: the fill byte never wraps */
 	unsigned int gen;	/* atomic: the last completed FILL's byte */
 	int go;			/* atomic: every thread is running */
 	int stop;		/* atomic: the revoker is done */
@@ -1108,7 +1243,29 @@ struct cr_reader {
 	unsigned long stale;
 	unsigned long final_bad;	/* wrong after the revoker finished */
 	unsigned int stale_pg, stale_v, stale_g0, stale_g1;
+	/* The first of final_bad: its page, and v or 256 for SIGBUS. */
+	unsigned int final_pg, final_v;
 };
+
+/* Whether gen @gen wrote page @pg. */
+static bool cr_wrote(const struct cr_ctx *c, unsigned int gen, size_t pg)
+{
+	const struct cr_range *r;
+
+	if (!gen)
+		return true;
+	r = &c->ranges[(gen - 1) % c->nr_ranges];
+	return pg >= r->first && pg < r->first + r->count;
+}
+
+/* The last gen up to @gen that wrote page @pg. */
+static unsigned int cr_last(const struct cr_ctx *c, unsigned int gen,
+			    size_t pg)
+{
+	while (!cr_wrote(c, gen, pg))
+		gen--;
+	return gen;
+}
 
 static void cr_wait_go(struct cr_ctx *c)
 {
@@ -1119,7 +1276,6 @@ static void cr_wait_go(struct cr_ctx *c)
 static void *cr_revoker(void *arg)
 {
 	struct cr_ctx *c = arg;
-	const __u64 len = CR_PAGES * PG;
 	unsigned int i;
 	int ret = 0;
 
@@ -1129,20 +1285,23 @@ static void *cr_revoker(void *arg)
 	 * the revoker would rarely be preempted while the range is revoked);
 	 * nothing depends on them.
 	 */
-	for (i = 0; i < CR_ITERATIONS; i++) {
-		ret = lm_range(c->fd, LAZYMAP_TEST_REVOKE, 0, len, 0);
+	for (i = 0; i < c->iterations; i++) {
+		const struct cr_range *r = &c->ranges[i % c->nr_ranges];
+		const __u64 off = r->first * PG, len = r->count * PG;
+
+		ret = lm_range(c->fd, LAZYMAP_TEST_REVOKE, off, len, 0);
 		if (ret) {
 			c->err_op = "REVOKE";
 			break;
 		}
-		ret = lm_range(c->fd, LAZYMAP_TEST_FILL, 0, len, i + 1);
+		ret = lm_range(c->fd, LAZYMAP_TEST_FILL, off, len, i + 1);
 		if (ret) {
 			c->err_op = "FILL";
 			break;
 		}
 		__atomic_store_n(&c->gen, i + 1, __ATOMIC_RELEASE);
 		sched_yield();
-		ret = lm_range(c->fd, LAZYMAP_TEST_RESTORE, 0, len, 0);
+		ret = lm_range(c->fd, LAZYMAP_TEST_RESTORE, off, len, 0);
 		if (ret) {
 			c->err_op = "RESTORE";
 			break;
@@ -1152,6 +1311,14 @@ static void *cr_revoker(void *arg)
 	c->err = ret;
 	__atomic_store_n(&c->stop, 1, __ATOMIC_RELEASE);
 	return NULL;
+}
+
+static void cr_final_bad(struct cr_reader *r, size_t pg, unsigned int v)
+{
+	if (!r->final_bad++) {
+		r->final_pg = pg;
+		r->final_v = v;
+	}
 }
 
 static void *cr_reader(void *arg)
@@ -1167,65 +1334,70 @@ static void *cr_reader(void *arg)
 	/* Make one full pass after the revoker has finished. */
 	do {
 		last = __atomic_load_n(&c->stop, __ATOMIC_ACQUIRE);
-		for (pg = 0; pg < CR_PAGES; pg++) {
+		for (pg = 0; pg < c->pages; pg++) {
+			/* Another byte in each page, the same in every pass. */
+			const volatile uint8_t *p = c->map + pg * PG +
+						    pg * 8 % PG;
+
 			g0 = __atomic_load_n(&c->gen, __ATOMIC_ACQUIRE);
-			if (read_byte(c->map + pg * PG + pg * 8, &v)) {
+			if (read_byte(p, &v)) {
 				r->sigbus++;
 				if (last)
-					r->final_bad++;
+					cr_final_bad(r, pg, 256);
 				continue;
 			}
 			/* Order the read of v before the load of g1. */
 			__atomic_thread_fence(__ATOMIC_ACQUIRE);
 			g1 = __atomic_load_n(&c->gen, __ATOMIC_ACQUIRE);
 			r->reads++;
-			if ((v < g0 || v > g1) && !r->stale++) {
+			if ((v < cr_last(c, g0, pg) || v > g1 ||
+			     !cr_wrote(c, v, pg)) && !r->stale++) {
 				r->stale_pg = pg;
 				r->stale_v = v;
 				r->stale_g0 = g0;
 				r->stale_g1 = g1;
 			}
-			if (last && v != CR_ITERATIONS)
-				r->final_bad++;
+			if (last && v != cr_last(c, c->iterations, pg))
+				cr_final_bad(r, pg, v);
 		}
 	} while (!last);
 	return NULL;
 }
 
-TEST_F_TIMEOUT(lazymap_core, concurrent_revoke, 300)
+/*
+ * Run CR_READERS readers and the revoker on @c until the revoker is done
+ * and every reader has made one more pass, and check what they saw: no
+ * stale read, and the last gen that wrote each page in the final pass.
+ * The number of SIGBUS the readers took goes into *@sigbus.
+ */
+static void cr_run(struct __test_metadata *_metadata, struct cr_ctx *c,
+		   unsigned long *sigbus)
 {
 	struct cr_reader readers[CR_READERS];
-	struct lazymap_test_stats st0, st;
-	unsigned long reads = 0, sigbus = 0, stale = 0, final_bad = 0;
-	struct cr_ctx ctx = { .fd = self->fd };
+	unsigned long reads = 0, stale = 0, final_bad = 0;
 	pthread_t revoker;
 	int i, ret;
 
-	ctx.map = lm_map(self, 0, CR_PAGES * PG);
-	ASSERT_NE(NULL, ctx.map)
-		TH_LOG("mmap: %s", strerror(errno));
-	/* A new space reads 0, which is gen 0. */
-	ASSERT_EQ(0, lm_stats(self->fd, &st0));
-
+	*sigbus = 0;
 	memset(readers, 0, sizeof(readers));
 	for (i = 0; i < CR_READERS; i++) {
-		readers[i].ctx = &ctx;
+		readers[i].ctx = c;
 		ret = pthread_create(&readers[i].thread, NULL, cr_reader,
 				     &readers[i]);
 		if (ret) {
 			/* Let the ones running finish their pass and go. */
-			__atomic_store_n(&ctx.stop, 1, __ATOMIC_RELEASE);
-			__atomic_store_n(&ctx.go, 1, __ATOMIC_RELEASE);
+			__atomic_store_n(&c->stop, 1, __ATOMIC_RELEASE);
+			__atomic_store_n(&c->go, 1, __ATOMIC_RELEASE);
 			while (i--)
 				pthread_join(readers[i].thread, NULL);
 			ASSERT_EQ(0, ret)
 				TH_LOG("pthread_create: %s", strerror(ret));
 		}
 	}
-	ret = pthread_create(&revoker, NULL, cr_revoker, &ctx);
+	ret = pthread_create(&revoker, NULL, cr_revoker, c);
 	if (ret)
-		__atomic_store_n(&ctx.stop, 1, __ATOMIC_RELEASE);
-	__atomic_store_n(&ctx.go, 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&c->stop, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&c->go, 1, __ATOMIC_RELEASE);
 	if (!ret)
 		pthread_join(revoker, NULL);
 	for (i = 0; i < CR_READERS; i++)
@@ -1233,27 +1405,53 @@ TEST_F_TIMEOUT(lazymap_core, concurrent_revoke, 300)
 	ASSERT_EQ(0, ret)
 		TH_LOG("pthread_create: %s", strerror(ret));
 
-	EXPECT_EQ(0, ctx.err)
-		TH_LOG("%s: %s", ctx.err_op, strerror(-ctx.err));
+	EXPECT_EQ(0, c->err)
+		TH_LOG("%s: %s", c->err_op, strerror(-c->err));
 
 	for (i = 0; i < CR_READERS; i++) {
 		struct cr_reader *r = &readers[i];
 
 		reads += r->reads;
-		sigbus += r->sigbus;
+		*sigbus += r->sigbus;
 		stale += r->stale;
 		final_bad += r->final_bad;
 		if (r->stale)
 			TH_LOG("reader %d: %lu stale, first page %u: read %u between gen %u and %u",
 			       i, r->stale, r->stale_pg, r->stale_v,
 			       r->stale_g0, r->stale_g1);
+		if (r->final_bad)
+			TH_LOG("reader %d: %lu bad in the last pass, first page %u: %s %u, want %u",
+			       i, r->final_bad, r->final_pg,
+			       r->final_v > 255 ? "SIGBUS" : "read",
+			       r->final_v & 255,
+			       cr_last(c, c->iterations, r->final_pg));
 	}
-	TH_LOG("%lu reads, %lu SIGBUS over %d revoke cycles", reads, sigbus,
-	       CR_ITERATIONS);
+	TH_LOG("%lu reads, %lu SIGBUS over %u revoke cycles", reads, *sigbus,
+	       c->iterations);
 	EXPECT_EQ(0UL, stale);
 	EXPECT_EQ(0UL, final_bad)
-		TH_LOG("after the last restore: not all pages read %d",
-		       CR_ITERATIONS);
+		TH_LOG("after the last restore: not every page read its last gen");
+}
+
+TEST_F_TIMEOUT(lazymap_core, concurrent_revoke, 300)
+{
+	static const struct cr_range whole = { 0, CR_PAGES };
+	struct cr_ctx ctx = {
+		.fd = self->fd,
+		.pages = CR_PAGES,
+		.ranges = &whole,
+		.nr_ranges = 1,
+		.iterations = CR_ITERATIONS,
+	};
+	struct lazymap_test_stats st0, st;
+	unsigned long sigbus;
+
+	ctx.map = lm_map(self, 0, CR_PAGES * PG);
+	ASSERT_NE(NULL, ctx.map)
+		TH_LOG("mmap: %s", strerror(errno));
+	ASSERT_EQ(0, lm_stats(self->fd, &st0));
+
+	cr_run(_metadata, &ctx, &sigbus);
 
 	ASSERT_EQ(0, lm_stats(self->fd, &st));
 	EXPECT_EQ(st0.revokes + CR_ITERATIONS, st.revokes);
@@ -1392,14 +1590,78 @@ TEST_F(lazymap_core, tracepoints)
  * block with one PMD entry when the VMA allows it, and falls back to 4 KiB
  * entries when the address or offset is misaligned or part of the block is
  * revoked; a page space always maps 4 KiB entries (6.12 has no
- * vmf_insert_folio_pmd()).
+ * vmf_insert_folio_pmd()); a folio space asks its provider for a PMD-sized
+ * folio wherever a pfn space would map a PMD entry, and the core mm maps
+ * that folio with one while the block has no page table.
  */
 #define HUGE_LEN		(4 * SZ_2M)
+#define HUGE_PAGES		(HUGE_LEN / PG)
 #define HUGE_ORDER		9
+
+/*
+ * The setup of the huge fixtures: SKIP without THP, open the provider into
+ * *@dev_fd, CREATE an 8 MiB space of max_order 9 with @flags into *@fd and
+ * *@id, and reserve PROT_NONE room for a mapping of it at a 2 MiB-aligned
+ * address plus a skew into *@reserve and *@reserve_len.  False if it
+ * SKIPped: the setup must return then.
+ */
+static bool lm_huge_setup(struct __test_metadata *_metadata, __u32 flags,
+			  int *dev_fd, int *fd, __u32 *id, void **reserve,
+			  size_t *reserve_len)
+{
+	int ret;
+
+	if (access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK))
+		SKIP(return false, "no transparent hugepages: no huge faults");
+	*dev_fd = open(LAZYMAP_DEV, O_RDWR | O_CLOEXEC);
+	if (*dev_fd < 0)
+		SKIP(return false, "%s: %s", LAZYMAP_DEV, strerror(errno));
+	ret = lm_create(*dev_fd, flags, HUGE_LEN, HUGE_ORDER, id);
+	ASSERT_LE(0, ret)
+		TH_LOG("CREATE 8 MiB, order 9: %s", strerror(-ret));
+	*fd = ret;
+
+	/* Room for the mapping at any 2 MiB-aligned address plus a skew. */
+	*reserve_len = HUGE_LEN + 2 * SZ_2M;
+	*reserve = mmap(NULL, *reserve_len, PROT_NONE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ASSERT_NE(MAP_FAILED, *reserve);
+
+	ASSERT_EQ(0, sigbus_install());
+	return true;
+}
+
+static void lm_huge_teardown(int dev_fd, int fd, void *reserve,
+			     size_t reserve_len)
+{
+	if (reserve && reserve != MAP_FAILED)
+		munmap(reserve, reserve_len);
+	if (fd >= 0)
+		close(fd);
+	if (dev_fd >= 0)
+		close(dev_fd);
+}
+
+/*
+ * Map @len of space @fd from @offset at the first 2 MiB-aligned address
+ * of @reserve plus @skew: the address, or NULL.
+ */
+static volatile uint8_t *lm_huge_map_in(void *reserve, int fd,
+					size_t offset, size_t len,
+					size_t skew)
+{
+	uintptr_t a = ((uintptr_t)reserve + SZ_2M - 1) & ~(SZ_2M - 1);
+	void *p;
+
+	p = mmap((void *)(a + skew), len, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED, fd, offset);
+	return p == MAP_FAILED ? NULL : p;
+}
 
 FIXTURE(lazymap_huge) {
 	int dev_fd;
 	int fd;
+	__u32 id;
 	void *reserve;		/* PROT_NONE reservation holding the mapping */
 	size_t reserve_len;
 };
@@ -1419,52 +1681,61 @@ FIXTURE_VARIANT_ADD(lazymap_huge, page) {
 	.pmd = false,
 };
 
+FIXTURE_VARIANT_ADD(lazymap_huge, folio) {
+	.flags = LAZYMAP_TEST_FOLIO,
+	.pmd = true,
+};
+
 FIXTURE_SETUP(lazymap_huge)
 {
-	int ret;
-
 	self->dev_fd = -1;
 	self->fd = -1;
 	self->reserve = NULL;
-	if (access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK))
-		SKIP(return, "no transparent hugepages: no huge pfnmap faults");
-	self->dev_fd = open(LAZYMAP_DEV, O_RDWR | O_CLOEXEC);
-	if (self->dev_fd < 0)
-		SKIP(return, "%s: %s", LAZYMAP_DEV, strerror(errno));
-	ret = lm_create(self->dev_fd, variant->flags, HUGE_LEN, HUGE_ORDER, NULL);
-	ASSERT_LE(0, ret)
-		TH_LOG("CREATE 8 MiB, order 9: %s", strerror(-ret));
-	self->fd = ret;
-
-	/* Room for the mapping at any 2 MiB-aligned address plus a skew. */
-	self->reserve_len = HUGE_LEN + 2 * SZ_2M;
-	self->reserve = mmap(NULL, self->reserve_len, PROT_NONE,
-			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	ASSERT_NE(MAP_FAILED, self->reserve);
-
-	ASSERT_EQ(0, sigbus_install());
+	lm_huge_setup(_metadata, variant->flags, &self->dev_fd, &self->fd,
+		      &self->id, &self->reserve, &self->reserve_len);
 }
 
 FIXTURE_TEARDOWN(lazymap_huge)
 {
-	if (self->reserve && self->reserve != MAP_FAILED)
-		munmap(self->reserve, self->reserve_len);
-	if (self->fd >= 0)
-		close(self->fd);
-	if (self->dev_fd >= 0)
-		close(self->dev_fd);
+	lm_huge_teardown(self->dev_fd, self->fd, self->reserve,
+			 self->reserve_len);
 }
 
 /* Map @len from space @offset at a 2 MiB-aligned address + @skew. */
 static volatile uint8_t *huge_map(FIXTURE_DATA(lazymap_huge) *self,
 				  size_t offset, size_t len, size_t skew)
 {
-	uintptr_t a = ((uintptr_t)self->reserve + SZ_2M - 1) & ~(SZ_2M - 1);
-	void *p;
+	return lm_huge_map_in(self->reserve, self->fd, offset, len, skew);
+}
 
-	p = mmap((void *)(a + skew), len, PROT_READ | PROT_WRITE,
-		 MAP_SHARED | MAP_FIXED, self->fd, offset);
-	return p == MAP_FAILED ? NULL : p;
+/*
+ * Check that FilePmdMapped of the VMA at @p is @want_kb (PMD entries of
+ * page-cache folios); @when says at which step.  Shows the other sizes of
+ * the VMA if not.
+ */
+static void lm_expect_pmd_mapped(struct __test_metadata *_metadata,
+				 const volatile uint8_t *p,
+				 unsigned long long want_kb, const char *when)
+{
+	static const char * const other[] = {
+		"Rss", "ShmemPmdMapped", "AnonHugePages",
+	};
+	unsigned long long kb = 0, val;
+	size_t i;
+	int ret;
+
+	ret = lm_smaps_kb(p, "FilePmdMapped", &kb);
+	ASSERT_EQ(0, ret)
+		TH_LOG("%s: FilePmdMapped of the VMA at %p in /proc/self/smaps: %s",
+		       when, p, strerror(-ret));
+	EXPECT_EQ(want_kb, kb) {
+		TH_LOG("%s: FilePmdMapped %llu kB, want %llu kB", when, kb,
+		       want_kb);
+		for (i = 0; i < ARRAY_SIZE(other); i++) {
+			if (!lm_smaps_kb(p, other[i], &val))
+				TH_LOG("%s: %llu kB", other[i], val);
+		}
+	}
 }
 
 TEST_F(lazymap_huge, aligned_first_touch)
@@ -1484,6 +1755,12 @@ TEST_F(lazymap_huge, aligned_first_touch)
 		EXPECT_EQ(HUGE_LEN / PG, st.faults[0]);
 		EXPECT_EQ(0ULL, st.faults[1]);
 	}
+	/* Every fault of a folio space got the PMD-sized folio it asked for. */
+	if (variant->flags & LAZYMAP_TEST_FOLIO) {
+		EXPECT_EQ(0ULL, st.fallbacks);
+	}
+	/* Whole blocks: pages, or PMD-sized folios of the page cache. */
+	EXPECT_EQ((__u64)HUGE_PAGES, st.pages);
 	TH_LOG("faults 4K %llu 2M %llu fallbacks %llu",
 	       (unsigned long long)st.faults[0],
 	       (unsigned long long)st.faults[1],
@@ -1569,6 +1846,299 @@ TEST_F(lazymap_huge, zap_inside_block)
 	} else {
 		EXPECT_EQ(HUGE_LEN / PG + 1, st.faults[0]);
 	}
+}
+
+/*
+ * concurrent_revoke on PMD-mapped blocks: readers of all of an 8 MiB
+ * mapping at a 2 MiB-aligned address, touched whole first (PMD entries
+ * where the flavour maps them), while the revoker revokes, fills and
+ * restores in turn the whole space (every PMD entry goes and comes back),
+ * 16 pages inside block 1 (its PMD entry goes, the rest of the block
+ * refaults 4 KiB) and 2 MiB straddling blocks 2 and 3.
+ */
+#define CRP_ITERATIONS	150	/* < 256: the fill byte never wraps */
+
+TEST_F_TIMEOUT(lazymap_huge, concurrent_revoke_pmd, 600)
+{
+	static const struct cr_range ranges[] = {
+		{ 0, HUGE_PAGES },
+		{ SZ_2M / PG + 64, 16 },
+		{ 2 * SZ_2M / PG + SZ_1M / PG, SZ_2M / PG },
+	};
+	struct cr_ctx ctx = {
+		.fd = self->fd,
+		.pages = HUGE_PAGES,
+		.ranges = ranges,
+		.nr_ranges = ARRAY_SIZE(ranges),
+		.iterations = CRP_ITERATIONS,
+	};
+	const bool folio = variant->flags & LAZYMAP_TEST_FOLIO;
+	struct lazymap_test_stats st0, st;
+	unsigned long long kb;
+	unsigned long sigbus;
+
+	ctx.map = huge_map(self, 0, HUGE_LEN, 0);
+	ASSERT_NE(NULL, ctx.map);
+	ASSERT_EQ(0UL, sigbus_pages(ctx.map, HUGE_LEN, PG));
+	ASSERT_EQ(0, lm_stats(self->fd, &st0));
+	/* The race starts from PMD entries. */
+	if (variant->pmd) {
+		ASSERT_EQ(HUGE_LEN / SZ_2M, st0.faults[1]);
+	}
+	if (folio)
+		lm_expect_pmd_mapped(_metadata, ctx.map, HUGE_LEN >> 10,
+				     "before the race");
+
+	cr_run(_metadata, &ctx, &sigbus);
+
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	EXPECT_EQ(st0.revokes + CRP_ITERATIONS, st.revokes);
+	EXPECT_EQ(st0.restores + CRP_ITERATIONS, st.restores);
+	EXPECT_EQ(st0.sigbus + sigbus, st.sigbus);
+	TH_LOG("faults 4K %llu 2M %llu fallbacks %llu",
+	       (unsigned long long)st.faults[0],
+	       (unsigned long long)st.faults[1],
+	       (unsigned long long)st.fallbacks);
+	/*
+	 * Only whole-space revokes reach block 0, which never gets a page
+	 * table: it came back as a PMD entry at least after the last one.
+	 */
+	if (variant->pmd) {
+		EXPECT_LT(st0.faults[1], st.faults[1]);
+	} else {
+		EXPECT_EQ(0ULL, st.faults[1]);
+	}
+	if (folio) {
+		ASSERT_EQ(0, lm_smaps_kb(ctx.map, "FilePmdMapped", &kb));
+		EXPECT_LE((unsigned long long)SZ_2M >> 10, kb)
+			TH_LOG("block 0 is not PMD-mapped after the race");
+	}
+}
+
+/*
+ * Folio spaces under THP, checked against /proc/self/smaps, which counts
+ * the PMD entries of page-cache folios as FilePmdMapped: an independent
+ * view of the page tables next to the provider's fault counters.  The
+ * space is 8 MiB of up to 2 MiB folios, as in lazymap_huge.
+ */
+FIXTURE(lazymap_thp) {
+	int dev_fd;
+	int fd;
+	__u32 id;
+	void *reserve;		/* PROT_NONE reservation, see lm_huge_setup() */
+	size_t reserve_len;
+	void *map;		/* a mapping mmap(NULL) placed, or NULL */
+	size_t map_len;
+};
+
+FIXTURE_SETUP(lazymap_thp)
+{
+	self->dev_fd = -1;
+	self->fd = -1;
+	self->reserve = NULL;
+	self->map = NULL;
+	lm_huge_setup(_metadata, LAZYMAP_TEST_FOLIO, &self->dev_fd,
+		      &self->fd, &self->id, &self->reserve,
+		      &self->reserve_len);
+}
+
+FIXTURE_TEARDOWN(lazymap_thp)
+{
+	if (self->map)
+		munmap(self->map, self->map_len);
+	lm_huge_teardown(self->dev_fd, self->fd, self->reserve,
+			 self->reserve_len);
+}
+
+/* Map the whole space at a 2 MiB-aligned address, in the reservation. */
+static volatile uint8_t *thp_map(FIXTURE_DATA(lazymap_thp) *self)
+{
+	return lm_huge_map_in(self->reserve, self->fd, 0, HUGE_LEN, 0);
+}
+
+/*
+ * Revoking one page of a PMD-mapped folio unmaps the whole PMD entry; the
+ * other pages of the folio fault back 4 KiB each, the revoked one
+ * SIGBUSes.  After restore the block stays mapped by its page table in
+ * this VMA, until the VMA goes: a new mapping maps it with a PMD again.
+ */
+TEST_F(lazymap_thp, partial_revoke)
+{
+	/* Page 7 of block 1. */
+	const size_t rv = SZ_2M / PG + 7;
+	struct lazymap_test_stats st;
+	volatile uint8_t *p;
+	uint8_t v = 0;
+	long bad;
+
+	p = thp_map(self);
+	ASSERT_NE(NULL, p)
+		TH_LOG("mmap: %s", strerror(errno));
+	/*
+	 * Touch by writing: write faults map the PMD entries writable and
+	 * dirty, so whatever the reads below do, no write fault follows.
+	 */
+	pattern_write(p, 0, HUGE_PAGES);
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	EXPECT_EQ(HUGE_LEN / SZ_2M, st.faults[1]);
+	EXPECT_EQ(0ULL, st.faults[0]);
+	EXPECT_EQ(0ULL, st.fallbacks);
+	EXPECT_EQ((__u64)HUGE_PAGES, st.pages);
+	lm_expect_pmd_mapped(_metadata, p, 8192, "first touch");
+
+	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_REVOKE, rv * PG, PG, 0));
+	lm_expect_pmd_mapped(_metadata, p, 6144, "revoke of a page of block 1");
+	EXPECT_EQ(-1, read_byte(p + rv * PG, &v))
+		TH_LOG("revoked page %zu read 0x%02x", rv, v);
+	bad = pattern_mismatch(p, 0, rv);
+	EXPECT_EQ(-1L, bad)
+		TH_LOG("below the revoked page at 0x%lx: 0x%02x", bad, p[bad]);
+	bad = pattern_mismatch(p, rv + 1, HUGE_PAGES - rv - 1);
+	EXPECT_EQ(-1L, bad)
+		TH_LOG("above the revoked page at 0x%lx: 0x%02x", bad, p[bad]);
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	/* The other 511 pages of block 1: one 4 KiB fault each. */
+	EXPECT_EQ(SZ_2M / PG - 1, st.faults[0]);
+	EXPECT_EQ(HUGE_LEN / SZ_2M, st.faults[1]);
+	/* Partly revoked: they never asked for a PMD-sized folio. */
+	EXPECT_EQ(0ULL, st.fallbacks);
+	EXPECT_EQ(1ULL, st.sigbus);
+	EXPECT_EQ((__u64)HUGE_PAGES, st.pages);
+	lm_expect_pmd_mapped(_metadata, p, 6144, "reads around the revoked page");
+
+	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_RESTORE, rv * PG, PG, 0));
+	bad = pattern_mismatch(p, rv, 1);
+	EXPECT_EQ(-1L, bad)
+		TH_LOG("restored page at 0x%lx: 0x%02x, not its data", bad,
+		       p[bad]);
+	ASSERT_EQ(0UL, sigbus_pages(p, HUGE_LEN, PG));
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	/*
+	 * The block has a page table now: 4 KiB entries only, and no PMD
+	 * to fall back from (as for a pfn space, whose huge_fault only runs
+	 * while the PMD is empty).
+	 */
+	EXPECT_EQ(SZ_2M / PG, st.faults[0]);
+	EXPECT_EQ(HUGE_LEN / SZ_2M, st.faults[1]);
+	EXPECT_EQ(0ULL, st.fallbacks);
+	EXPECT_EQ(1ULL, st.sigbus);
+	lm_expect_pmd_mapped(_metadata, p, 6144, "restore");
+
+	ASSERT_EQ(0, munmap((void *)p, HUGE_LEN));
+	p = thp_map(self);
+	ASSERT_NE(NULL, p)
+		TH_LOG("mmap again: %s", strerror(errno));
+	ASSERT_EQ(0UL, sigbus_pages(p, HUGE_LEN, PG));
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	EXPECT_EQ(2 * HUGE_LEN / SZ_2M, st.faults[1]);
+	EXPECT_EQ(SZ_2M / PG, st.faults[0]);
+	EXPECT_EQ(0ULL, st.fallbacks);
+	lm_expect_pmd_mapped(_metadata, p, 8192, "a new mapping");
+	bad = pattern_mismatch(p, 0, HUGE_PAGES);
+	EXPECT_EQ(-1L, bad)
+		TH_LOG("new mapping at 0x%lx: 0x%02x", bad, p[bad]);
+}
+
+/*
+ * mmap() without an address places a mapping of a folio space where the
+ * space's PMD blocks line up with PMDs (thp_get_unmapped_area()).
+ */
+TEST_F(lazymap_thp, mmap_null_aligned)
+{
+	struct lazymap_test_stats st;
+	volatile uint8_t *p;
+	int fd;
+
+	p = lm_mmap_noted(self->fd, 0, HUGE_LEN, &self->map, &self->map_len);
+	ASSERT_NE(NULL, p)
+		TH_LOG("mmap: %s", strerror(errno));
+	EXPECT_EQ(0UL, (uintptr_t)p % SZ_2M)
+		TH_LOG("mmap(NULL) of 8 MiB at offset 0 placed it at %p", p);
+	ASSERT_EQ(0UL, sigbus_pages(p, HUGE_LEN, PG));
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	EXPECT_EQ(HUGE_LEN / SZ_2M, st.faults[1]);
+	EXPECT_EQ(0ULL, st.faults[0]);
+	EXPECT_EQ(0ULL, st.fallbacks);
+	lm_expect_pmd_mapped(_metadata, p, 8192, "mmap(NULL)");
+	ASSERT_EQ(0, lm_munmap_noted(&self->map, self->map_len));
+
+	/*
+	 * 4 MiB from offset one page in, of a new space: one page past a
+	 * PMD boundary, so that block 1 of the space still maps with a PMD
+	 * entry.  Pages 1-511 and 1024 fault 4 KiB folios of their own.
+	 */
+	fd = lm_create(self->dev_fd, LAZYMAP_TEST_FOLIO, HUGE_LEN, HUGE_ORDER,
+		       NULL);
+	ASSERT_LE(0, fd)
+		TH_LOG("CREATE: %s", strerror(-fd));
+	p = lm_mmap_noted(fd, PG, 2 * SZ_2M, &self->map, &self->map_len);
+	ASSERT_NE(NULL, p)
+		TH_LOG("mmap: %s", strerror(errno));
+	EXPECT_EQ(PG, (uintptr_t)p % SZ_2M)
+		TH_LOG("mmap(NULL) of 4 MiB at offset 4 KiB placed it at %p", p);
+	ASSERT_EQ(0UL, sigbus_pages(p, 2 * SZ_2M, PG));
+	ASSERT_EQ(0, lm_stats(fd, &st));
+	EXPECT_EQ(1ULL, st.faults[1]);
+	EXPECT_EQ(SZ_2M / PG, st.faults[0]);
+	EXPECT_EQ(0ULL, st.fallbacks);
+	EXPECT_EQ(2 * SZ_2M / PG, st.pages);
+	lm_expect_pmd_mapped(_metadata, p, 2048, "mmap(NULL) at offset 4 KiB");
+	ASSERT_EQ(0, lm_munmap_noted(&self->map, self->map_len));
+	close(fd);
+}
+
+/*
+ * DISCARD of a PMD-sized folio launders all of it: every listener that
+ * covers part of it is invalidated again for that part.  The block then
+ * reads zero from a new PMD-sized folio.
+ */
+TEST_F(lazymap_thp, discard_launders)
+{
+	const __u64 blk = SZ_2M / PG;
+	struct lazymap_test_stats st;
+	volatile uint8_t *p;
+	long bad;
+
+	p = thp_map(self);
+	ASSERT_NE(NULL, p)
+		TH_LOG("mmap: %s", strerror(errno));
+	pattern_write(p, 0, HUGE_PAGES);
+
+	/* 0: block 1; 1: its second half and the first half of block 2. */
+	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_LISTEN, SZ_2M, SZ_2M, 0));
+	ASSERT_EQ(1, lm_range(self->fd, LAZYMAP_TEST_LISTEN, SZ_2M + SZ_1M,
+			      SZ_2M, 0));
+
+	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_REVOKE, SZ_2M, SZ_2M, 0));
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	EXPECT_EQ(blk, st.listener_pages[0]);
+	EXPECT_EQ(blk / 2, st.listener_pages[1]);
+	EXPECT_EQ((__u64)HUGE_PAGES, st.pages);
+
+	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_DISCARD, SZ_2M, SZ_2M, 0));
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	EXPECT_EQ(2 * blk, st.listener_pages[0]);
+	EXPECT_EQ(blk, st.listener_pages[1]);
+	EXPECT_EQ((__u64)HUGE_PAGES - blk, st.pages);
+
+	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_RESTORE, SZ_2M, SZ_2M, 0));
+	bad = first_mismatch(p + SZ_2M, SZ_2M, 0);
+	EXPECT_EQ(-1L, bad)
+		TH_LOG("discarded block at 0x%lx: 0x%02x, not zero",
+		       SZ_2M + bad, p[SZ_2M + bad]);
+	bad = pattern_mismatch(p, 0, blk);
+	EXPECT_EQ(-1L, bad)
+		TH_LOG("block 0 at 0x%lx: 0x%02x", bad, p[bad]);
+	bad = pattern_mismatch(p, 2 * blk, 2 * blk);
+	EXPECT_EQ(-1L, bad)
+		TH_LOG("blocks 2-3 at 0x%lx: 0x%02x", bad, p[bad]);
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	EXPECT_EQ(HUGE_LEN / SZ_2M + 1, st.faults[1]);
+	EXPECT_EQ(0ULL, st.faults[0]);
+	EXPECT_EQ(2 * blk, st.listener_pages[0]);
+	EXPECT_EQ(blk, st.listener_pages[1]);
+	EXPECT_EQ((__u64)HUGE_PAGES, st.pages);
+	lm_expect_pmd_mapped(_metadata, p, 8192, "restore of the discarded block");
 }
 
 TEST_HARNESS_MAIN

@@ -18,11 +18,14 @@
  * directory goes away and its id becomes free again); leaked memory and
  * splats are left to kmemleak and the harness's log scan.
  *
- * The fixture owns one 4 MiB space (max_order 0, page or pfn kind) for the
- * whole iteration, so lazymap's pseudo filesystem stays mounted and every
- * iteration takes the same path: a sweep is only exhaustive if the n-th
- * allocation is the same call each time.  Page faults are not swept: a
- * failed allocation there is VM_FAULT_OOM, which goes to the OOM killer.
+ * The fixture owns one 4 MiB space (max_order 0; page, pfn or folio kind)
+ * for the whole iteration, so lazymap's pseudo filesystem stays mounted
+ * and every iteration takes the same path: a sweep is only exhaustive if
+ * the n-th allocation is the same call each time.  Every sweep runs on
+ * every kind, the spaces it creates included; a folio space has an inode
+ * with its own page cache, and its revoke locks the folios of the range.
+ * Page faults are not swept: a failed allocation there (a folio space's
+ * page cache included) is VM_FAULT_OOM, which goes to the OOM killer.
  * Pages are only touched with fail-nth disarmed.
  */
 #ifndef _GNU_SOURCE
@@ -66,6 +69,9 @@
 /* REVOKE pages [REVOKE_FIRST, REVOKE_FIRST + REVOKE_PAGES): 1 to 3 MiB. */
 #define REVOKE_FIRST		(SZ_1M / PG)
 #define REVOKE_PAGES		(SZ_2M / PG)
+
+/* Fill value that pat() never produces. */
+#define FILL_BYTE		0xa5
 
 /*
  * An arbitrary bound on the allocations one operation makes (kmemleak and
@@ -112,6 +118,29 @@ static long check_pages(const volatile uint8_t *map, size_t first,
 				return pg;
 			continue;
 		}
+		if (read_byte(p, &v) || v != pat(pg) ||
+		    read_byte(p + PG - 1, &v) || v != pat(pg))
+			return pg;
+	}
+	return -1;
+}
+
+/*
+ * Check the pages of a mapping of the whole space outside [first, first +
+ * count): each must hold pat() in its first and last byte.  Return the
+ * first page that does not, or -1.
+ */
+static long check_outside(const volatile uint8_t *map, size_t first,
+			  size_t count)
+{
+	size_t pg;
+	uint8_t v;
+
+	for (pg = 0; pg < SPACE_PAGES; pg++) {
+		const volatile uint8_t *p = map + pg * PG;
+
+		if (pg >= first && pg < first + count)
+			continue;
 		if (read_byte(p, &v) || v != pat(pg) ||
 		    read_byte(p + PG - 1, &v) || v != pat(pg))
 			return pg;
@@ -516,7 +545,7 @@ FIXTURE(lazymap_fail_nth) {
 };
 
 FIXTURE_VARIANT(lazymap_fail_nth) {
-	__u32 flags;		/* of the spaces: page or pfn */
+	__u32 flags;		/* of the spaces: page, pfn or folio */
 	bool persistent;	/* fail from the n-th allocation on */
 };
 
@@ -528,6 +557,10 @@ FIXTURE_VARIANT_ADD(lazymap_fail_nth, pfn) {
 	.flags = LAZYMAP_TEST_PFN,
 };
 
+FIXTURE_VARIANT_ADD(lazymap_fail_nth, folio) {
+	.flags = LAZYMAP_TEST_FOLIO,
+};
+
 FIXTURE_VARIANT_ADD(lazymap_fail_nth, page_persistent) {
 	.flags = 0,
 	.persistent = true,
@@ -535,6 +568,11 @@ FIXTURE_VARIANT_ADD(lazymap_fail_nth, page_persistent) {
 
 FIXTURE_VARIANT_ADD(lazymap_fail_nth, pfn_persistent) {
 	.flags = LAZYMAP_TEST_PFN,
+	.persistent = true,
+};
+
+FIXTURE_VARIANT_ADD(lazymap_fail_nth, folio_persistent) {
+	.flags = LAZYMAP_TEST_FOLIO,
 	.persistent = true,
 };
 
@@ -756,6 +794,66 @@ TEST_FAIL_NTH(lazymap_fail_nth, listen_revoke)
 	EXPECT_EQ(-1, bad)
 		TH_LOG("page %ld after RESTORE", bad);
 	return 0;
+}
+
+/*
+ * FILL of a revoked range that has no backing yet: the allocation of its
+ * backing (the provider's xarray of blocks; a folio space's page cache).
+ * A failed FILL leaves the range revoked, and each of its pages either
+ * filled or zero.
+ */
+TEST_FAIL_NTH(lazymap_fail_nth, revoke_fill)
+{
+	struct lazymap_test_stats st;
+	unsigned int filled = 0;
+	size_t pg;
+	void *map;
+	long bad;
+	int ret;
+
+	/* Back every page but those of the range. */
+	map = mmap(NULL, SPACE_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   self->fd, 0);
+	ASSERT_NE(MAP_FAILED, map)
+		TH_LOG("mmap: %s", strerror(errno));
+	self->map = map;
+	for (pg = 0; pg < SPACE_PAGES; pg++) {
+		if (pg < REVOKE_FIRST || pg >= REVOKE_FIRST + REVOKE_PAGES)
+			memset((uint8_t *)map + pg * PG, pat(pg), PG);
+	}
+	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_REVOKE, REVOKE_FIRST * PG,
+			      REVOKE_PAGES * PG, 0));
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	EXPECT_EQ(SPACE_PAGES - REVOKE_PAGES, st.pages);
+
+	fail_nth_enable();
+	ret = lm_range(self->fd, LAZYMAP_TEST_FILL, REVOKE_FIRST * PG,
+		       REVOKE_PAGES * PG, FILL_BYTE);
+	fail_nth_disable();
+
+	bad = check_pages(self->map, REVOKE_FIRST, REVOKE_PAGES);
+	EXPECT_EQ(-1, bad)
+		TH_LOG("page %ld after a FILL (%s)", bad, strerror(-ret));
+	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_RESTORE, 0, SPACE_LEN, 0));
+	for (pg = REVOKE_FIRST; pg < REVOKE_FIRST + REVOKE_PAGES; pg++) {
+		const volatile uint8_t *p = self->map + pg * PG;
+		uint8_t want = !ret || p[0] ? FILL_BYTE : 0;
+		long off = first_mismatch(p, PG, want);
+
+		EXPECT_EQ(-1L, off)
+			TH_LOG("page %zu at 0x%lx after a FILL (%s): 0x%02x, not 0x%02x",
+			       pg, off, strerror(-ret), p[off], want);
+		filled += want == FILL_BYTE;
+	}
+	if (ret) {
+		EXPECT_GT(REVOKE_PAGES, filled)
+			TH_LOG("a failed FILL filled every page");
+	}
+	bad = check_outside(self->map, REVOKE_FIRST, REVOKE_PAGES);
+	EXPECT_EQ(-1, bad)
+		TH_LOG("page %ld outside the range after a FILL (%s)", bad,
+		       strerror(-ret));
+	return ret;
 }
 
 /* After the sweeps: a new space still creates, maps, faults and goes. */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Helpers shared by the lazymap selftests: accesses that survive SIGBUS,
- * mappings noted for the teardown, pattern checks, and the core's debugfs
- * files (lazymap/<space>/mappings and stats), addressed by space name.
+ * mappings noted for the teardown, pattern checks, the core's debugfs
+ * files (lazymap/<space>/mappings and stats), addressed by space name, and
+ * the fields of a VMA in /proc/self/smaps.
  *
  * Everything is static and depends only on libc, so the tests link
  * statically and run from a busybox initramfs.  Functions returning int
@@ -284,6 +285,44 @@ static inline int lm_space_stat(const char *space, const char *name,
 	if (len < 0)
 		return len;
 	return lm_stats_find(buf, name, val);
+}
+
+/*
+ * The value of field @name ("FilePmdMapped", "Rss", ...) of the VMA that
+ * starts at @start, from /proc/self/smaps, into *@kb (in kB): 0, or -errno
+ * (-ENOENT: no VMA starts there, or it has no such field).  An independent
+ * view of how the page tables map a VMA: FilePmdMapped counts the PMD
+ * entries of page-cache folios, which pfn maps never show.
+ */
+static inline int lm_smaps_kb(const volatile void *start, const char *name,
+			      unsigned long long *kb)
+{
+	size_t len = strlen(name);
+	unsigned long lo, hi;
+	int ret = -ENOENT;
+	int in_vma = 0;
+	char line[512];
+	FILE *f;
+
+	f = fopen("/proc/self/smaps", "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		/* A VMA's header: "start-end perms offset dev inode path". */
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+			if (in_vma)
+				break;
+			in_vma = lo == (unsigned long)start;
+			continue;
+		}
+		if (in_vma && !strncmp(line, name, len) && line[len] == ':') {
+			ret = sscanf(line + len + 1, " %llu kB", kb) == 1 ?
+			      0 : -EPROTO;
+			break;
+		}
+	}
+	fclose(f);
+	return ret;
 }
 
 #endif /* __LAZYMAP_UTIL_H */
