@@ -23,7 +23,15 @@ pass=$(sed -n 's/.*passed: \([0-9]*\).*/\1/p' <<<"$sum")
 fail=$(sed -n 's/.*failed: \([0-9]*\).*/\1/p' <<<"$sum")
 skip=$(sed -n 's/.*skipped: \([0-9]*\).*/\1/p' <<<"$sum")
 crash=$(sed -n 's/.*crashed: \([0-9]*\).*/\1/p' <<<"$sum")
-pass=${pass:-0}; fail=$(( ${fail:-0} + ${crash:-0} )); skip=${skip:-0}
+# errors: kunit.py could not parse all the results it was promised, e.g.
+# the kernel hung in a test and was killed at the timeout (rc stays 0).
+errs=$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' <<<"$sum")
+pass=${pass:-0}; skip=${skip:-0}
+fail=$(( ${fail:-0} + ${crash:-0} + ${errs:-0} ))
+if grep -qiE 'timed out|\[ERROR\]' "$out/kunit.out"; then
+	echo "kunit: kunit.py reports a timeout or parse error" >&2
+	[ $fail -ne 0 ] || fail=1
+fi
 if [ -z "$sum" ]; then
 	echo "kunit: no summary from kunit.py" >&2
 	fail=$((fail + 1))

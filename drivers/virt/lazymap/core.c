@@ -154,9 +154,9 @@ static void lazymap_folio_inode_init(struct lazymap_space *space)
  *
  * Return: the space with one reference, or ERR_PTR(-EINVAL) for a missing
  * name, ops or resolve, an unknown kind, a size of 0 or not a multiple of
- * PAGE_SIZE, a non-cached folio space or an adopted mapping without
- * a_ops->dirty_folio for a folio space; ERR_PTR(-ENOMEM) or the inode
- * allocation's error.
+ * PAGE_SIZE, a non-cached folio space, an adopted mapping that is another
+ * space's own, or one without a_ops->dirty_folio for a folio space;
+ * ERR_PTR(-ENOMEM) or the inode allocation's error.
  */
 struct lazymap_space *lazymap_space_create(const struct lazymap_space_params *params)
 {
@@ -169,6 +169,10 @@ struct lazymap_space *lazymap_space_create(const struct lazymap_space_params *pa
 	    (params->kind != LAZYMAP_KIND_PFN &&
 	     params->kind != LAZYMAP_KIND_PAGE &&
 	     params->kind != LAZYMAP_KIND_FOLIO))
+		return ERR_PTR(-EINVAL);
+	/* Another space's own mapping: its zaps and launders would mix. */
+	if (params->mapping && params->mapping->host &&
+	    params->mapping->host->i_sb->s_magic == LAZYMAP_MAGIC)
 		return ERR_PTR(-EINVAL);
 	/* Write faults of a folio space dirty the folio: folio_mark_dirty(). */
 	if (params->kind == LAZYMAP_KIND_FOLIO &&
@@ -215,7 +219,13 @@ struct lazymap_space *lazymap_space_create(const struct lazymap_space_params *pa
 	space->private = params->private;
 	init_rwsem(&space->own_gate);
 	space->gate = params->gate ?: &space->own_gate;
-	mt_init(&space->revoked);
+	/*
+	 * The gate is the tree's lock: written with it held for write, read
+	 * with it held.  RCU mode keeps a read without the gate safe, if
+	 * stale.
+	 */
+	mt_init_flags(&space->revoked, MT_FLAGS_LOCK_EXTERN | MT_FLAGS_USE_RCU);
+	mt_set_external_lock(&space->revoked, space->gate);
 	mutex_init(&space->vmas_lock);
 	INIT_LIST_HEAD(&space->vmas);
 	mutex_init(&space->listeners_lock);
@@ -252,7 +262,13 @@ static void lazymap_space_free(struct work_struct *work)
 	/* Frees a folio space's page cache: before the locks go. */
 	if (space->inode)
 		lazymap_free_inode(space->inode);
-	mtree_destroy(&space->revoked);
+	/*
+	 * Nothing can reach the tree any more, and an adopted gate may be
+	 * gone already (its owner need not wait for this work): tell lockdep
+	 * the tree needs no lock now, as for a tree on the stack.
+	 */
+	mt_on_stack(space->revoked);
+	__mt_destroy(&space->revoked);
 	mutex_destroy(&space->vmas_lock);
 	mutex_destroy(&space->listeners_lock);
 	free_percpu(space->fault_stats);
@@ -465,6 +481,26 @@ int lazymap_zap(struct lazymap_space *space, u64 offset, u64 len)
 }
 EXPORT_SYMBOL_GPL(lazymap_zap);
 
+/*
+ * Store @entry over page offsets [first, last] of the revoked tree, with
+ * the nodes allocated up front: an allocation failure is -ENOMEM and the
+ * tree unchanged.  (mtree_store_range() retries for as long as it got
+ * some of the nodes it asked for, forever if the rest keeps failing.)
+ */
+static int lazymap_revoked_store(struct lazymap_space *space, pgoff_t first,
+				 pgoff_t last, void *entry)
+{
+	MA_STATE(mas, &space->revoked, first, last);
+	int ret;
+
+	lockdep_assert_held_write(space->gate);
+	ret = mas_preallocate(&mas, entry, GFP_KERNEL_ACCOUNT);
+	if (ret)
+		return ret;
+	mas_store_prealloc(&mas, entry);
+	return 0;
+}
+
 /**
  * lazymap_revoke() - drop every mapping of a range and refuse new ones
  * @space: the space
@@ -487,8 +523,7 @@ int lazymap_revoke(struct lazymap_space *space, u64 offset, u64 len)
 		return ret;
 
 	down_write(space->gate);
-	ret = mtree_store_range(&space->revoked, first, last,
-				xa_mk_value(1), GFP_KERNEL_ACCOUNT);
+	ret = lazymap_revoked_store(space, first, last, xa_mk_value(1));
 	if (!ret) {
 		trace_lazymap_revoke(space->name, first, last - first + 1, true);
 		lazymap_unmap(space, first, last, LAZYMAP_INVAL_REVOKE);
@@ -520,8 +555,7 @@ int lazymap_restore(struct lazymap_space *space, u64 offset, u64 len)
 		return ret;
 
 	down_write(space->gate);
-	ret = mtree_store_range(&space->revoked, first, last, NULL,
-				GFP_KERNEL_ACCOUNT);
+	ret = lazymap_revoked_store(space, first, last, NULL);
 	if (!ret) {
 		trace_lazymap_revoke(space->name, first, last - first + 1, false);
 		atomic64_inc(&space->restores);

@@ -59,9 +59,9 @@ struct lazymap_space {
 	struct rw_semaphore own_gate;
 
 	/*
-	 * Revoked page offsets: ranges storing a non-NULL entry.  Written
-	 * with the gate held for write, read under the gate (read or write);
-	 * the tree's internal lock and RCU make the reads themselves safe.
+	 * Revoked page offsets: ranges storing a non-NULL entry.  The gate
+	 * is the tree's (external) lock: written with it held for write,
+	 * read under it for a stable answer; RCU mode keeps reads safe.
 	 */
 	struct maple_tree revoked;
 
