@@ -19,8 +19,8 @@
  * revoke (FILL, DISCARD) is what the next fault sees; that DISCARD of a
  * folio space launders listeners; zap, listeners, VMA tracking across fork
  * (whose child faults a folio space itself: fork copies no ptes of a
- * shared file VMA) and partial munmap, and the debugfs view of it all;
- * and that readers racing with revoke/fill/restore never see stale data.
+ * shared file VMA), partial munmap and mremap, and the debugfs view of it
+ * all; and that readers racing with revoke/fill/restore never see stale data.
  *
  * lazymap_huge and lazymap_thp need THP (the QEMU stage; they SKIP under
  * UML): 8 MiB spaces of 2 MiB blocks mapped at PMD-aligned addresses.
@@ -1197,6 +1197,100 @@ TEST_F(lazymap_core, partial_munmap)
 	cnt = lm_mappings(self->id, vmas, ARRAY_SIZE(vmas));
 	EXPECT_EQ(0, cnt)
 		lm_debugfs_dump(self->id, "mappings");
+}
+
+/*
+ * mremap() of a tracked mapping: a move gives the new VMA its own record
+ * (vm_ops->open()) and drops the old one, page tables move along, a
+ * shrink shrinks the record, and growing is refused (VM_DONTEXPAND).
+ */
+TEST_F(lazymap_core, mremap_tracking)
+{
+	const size_t n = 64, keep = 16, pgoff = 32;
+	struct lazymap_test_stats st0, st;
+	struct lm_mapping vmas[4];
+	volatile uint8_t *p;
+	void *dst, *r;
+	long bad;
+	int cnt;
+
+	if (!lm_have_debugfs())
+		SKIP(return, "no %s", LAZYMAP_DEBUGFS);
+
+	p = lm_map(self, pgoff * PG, n * PG);
+	ASSERT_NE(NULL, p)
+		TH_LOG("mmap: %s", strerror(errno));
+	/* p[i * PG] is page pgoff + i of the space. */
+	pattern_write(p - pgoff * PG, pgoff, n);
+	ASSERT_EQ(0, lm_stats(self->fd, &st0));
+	EXPECT_EQ((__u64)n, st0.faults[0]);
+
+	/* Move it to an address of our choosing, away from the old one. */
+	dst = mmap(NULL, n * PG, PROT_NONE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ASSERT_NE(MAP_FAILED, dst);
+	r = mremap((void *)p, n * PG, n * PG, MREMAP_MAYMOVE | MREMAP_FIXED,
+		   dst);
+	ASSERT_EQ(dst, r)
+		TH_LOG("mremap: %s", strerror(errno));
+	self->map = r;
+	p = r;
+
+	cnt = lm_mappings(self->id, vmas, ARRAY_SIZE(vmas));
+	ASSERT_EQ(1, cnt)
+		lm_debugfs_dump(self->id, "mappings");
+	EXPECT_EQ((unsigned long)dst, vmas[0].start);
+	EXPECT_EQ((unsigned long)dst + n * PG, vmas[0].end);
+	EXPECT_EQ(pgoff, vmas[0].pgoff);
+	EXPECT_EQ(getpid(), vmas[0].pid)
+		TH_LOG("the moved mapping lost its owner");
+
+	/* The page tables moved with it: the data is there, no fault. */
+	bad = pattern_mismatch(p - pgoff * PG, pgoff, n);
+	EXPECT_EQ(-1L, bad)
+		TH_LOG("moved mapping at 0x%lx: 0x%02x", bad,
+		       p[bad - pgoff * PG]);
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	EXPECT_EQ(st0.faults[0], st.faults[0]);
+	EXPECT_EQ(1ULL, st.mappings);
+
+	/* Zaps reach it at its new address: it refaults from there. */
+	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_ZAP, 0, SPACE_LEN, 0));
+	bad = pattern_mismatch(p - pgoff * PG, pgoff, n);
+	EXPECT_EQ(-1L, bad)
+		TH_LOG("refaulted moved mapping at 0x%lx", bad);
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	EXPECT_EQ(st0.faults[0] + n, st.faults[0]);
+	cnt = lm_mappings(self->id, vmas, ARRAY_SIZE(vmas));
+	ASSERT_EQ(1, cnt);
+	EXPECT_EQ((unsigned long long)n, vmas[0].faults[0]);
+	EXPECT_EQ(1ULL, vmas[0].zaps);
+
+	/* Shrink in place: the record follows. */
+	r = mremap((void *)p, n * PG, keep * PG, 0);
+	ASSERT_EQ((void *)p, r)
+		TH_LOG("mremap shrink: %s", strerror(errno));
+	self->map_len = keep * PG;
+	cnt = lm_mappings(self->id, vmas, ARRAY_SIZE(vmas));
+	ASSERT_EQ(1, cnt)
+		lm_debugfs_dump(self->id, "mappings");
+	EXPECT_EQ((unsigned long)p, vmas[0].start);
+	EXPECT_EQ((unsigned long)p + keep * PG, vmas[0].end);
+	EXPECT_EQ(pgoff, vmas[0].pgoff);
+
+	/* Growing is refused: the space has a fixed size. */
+	r = mremap((void *)p, keep * PG, n * PG, MREMAP_MAYMOVE);
+	EXPECT_EQ(MAP_FAILED, r);
+	EXPECT_EQ(EFAULT, errno);
+	if (r != MAP_FAILED) {
+		self->map = r;
+		self->map_len = n * PG;
+	}
+
+	ASSERT_EQ(0, lm_unmap(self));
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	EXPECT_EQ(0ULL, st.mappings);
+	EXPECT_EQ(0, lm_mappings(self->id, vmas, ARRAY_SIZE(vmas)));
 }
 
 /*
