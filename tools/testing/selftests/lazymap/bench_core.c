@@ -11,8 +11,11 @@
  * The baseline is a page space of 4 KiB blocks (vm_insert_page(), what
  * lazymap-mdev uses); the others are a folio space of 4 KiB folios, a
  * folio space of PMD-sized folios (THP: finish_fault() maps PMDs) and a
- * pfn space of 2 MiB blocks (PMD pfnmap).  Each time is the median of a
- * few runs, with its minor fault count; ratios are kind/baseline.  Prints
+ * pfn space of 2 MiB blocks (PMD pfnmap).  The kinds take turns: REPS
+ * rounds, each measuring every kind once, in an order rotating between
+ * rounds, so that a drift of the machine's speed hits all alike.  Each time
+ * is the median over the rounds, with its minor fault count; each ratio is
+ * the median of the rounds' kind/baseline ratios.  Prints
  * "# BENCH " lines and one JSON object on a "LAZYMAP-JSON " line.  TCG
  * timings are noisy: compare ratios within one run.
  */
@@ -32,7 +35,7 @@
 #define SZ_4K		4096UL
 #define SZ_2M		(2UL << 20)
 #define SPACE_LEN	(128UL << 20)
-#define REPS		3
+#define REPS		7
 
 static const struct {
 	const char *name;
@@ -51,7 +54,8 @@ static const char *const metrics[NR_METRICS] = {
 	"first_touch", "refault", "revoke"
 };
 
-static double ms[NR_KINDS][NR_METRICS];
+static double t[NR_KINDS][NR_METRICS][REPS];
+static double ms[NR_KINDS][NR_METRICS], ratio[NR_KINDS][NR_METRICS][3];
 static long faults[NR_KINDS][NR_METRICS];
 static unsigned long long pmd_faults[NR_KINDS];
 
@@ -113,100 +117,109 @@ static volatile uint8_t *map_aligned(int fd)
 	return a;
 }
 
-static void bench_kind(int dev_fd, unsigned int k)
+/* One round of kind @k: every measurement once. */
+static void bench_kind(int dev_fd, unsigned int k, int rep)
 {
-	double t[NR_METRICS][REPS];
 	struct lazymap_test_stats st;
-	unsigned int m;
-	int rep;
+	volatile uint8_t *p;
+	double t0;
+	long f0;
+	int fd;
 
-	for (rep = 0; rep < REPS; rep++) {
-		volatile uint8_t *p;
-		double t0;
-		long f0;
-		int fd;
-
-		fd = lm_create(dev_fd, kinds[k].flags, SPACE_LEN,
-			       kinds[k].order, NULL);
-		if (fd < 0) {
-			errno = -fd;
-			DIE("create %s", kinds[k].name);
-		}
-		p = map_aligned(fd);
-		if (!p)
-			DIE("mmap %s", kinds[k].name);
-
-		f0 = minor_faults();
-		t0 = now_ms();
-		touch(p, SPACE_LEN);
-		t[FIRST_TOUCH][rep] = now_ms() - t0;
-		faults[k][FIRST_TOUCH] = minor_faults() - f0;
-		if (lm_stats(fd, &st))
-			DIE("stats");
-		pmd_faults[k] = st.faults[1];
-
-		if (lm_range(fd, LAZYMAP_TEST_ZAP, 0, SPACE_LEN, 0))
-			DIE("zap");
-		f0 = minor_faults();
-		t0 = now_ms();
-		touch(p, SPACE_LEN);
-		t[REFAULT][rep] = now_ms() - t0;
-		faults[k][REFAULT] = minor_faults() - f0;
-
-		f0 = minor_faults();
-		t0 = now_ms();
-		if (lm_range(fd, LAZYMAP_TEST_REVOKE, 0, SPACE_LEN, 0))
-			DIE("revoke");
-		t[REVOKE][rep] = now_ms() - t0;
-		faults[k][REVOKE] = minor_faults() - f0;
-		if (lm_range(fd, LAZYMAP_TEST_RESTORE, 0, SPACE_LEN, 0))
-			DIE("restore");
-
-		munmap((void *)p, SPACE_LEN);
-		close(fd);
+	fd = lm_create(dev_fd, kinds[k].flags, SPACE_LEN, kinds[k].order, NULL);
+	if (fd < 0) {
+		errno = -fd;
+		DIE("create %s", kinds[k].name);
 	}
-	for (m = 0; m < NR_METRICS; m++) {
-		qsort(t[m], REPS, sizeof(double), cmp_double);
-		ms[k][m] = t[m][REPS / 2];
-	}
+	p = map_aligned(fd);
+	if (!p)
+		DIE("mmap %s", kinds[k].name);
+
+	f0 = minor_faults();
+	t0 = now_ms();
+	touch(p, SPACE_LEN);
+	t[k][FIRST_TOUCH][rep] = now_ms() - t0;
+	faults[k][FIRST_TOUCH] = minor_faults() - f0;
+	if (lm_stats(fd, &st))
+		DIE("stats");
+	pmd_faults[k] = st.faults[1];
+
+	if (lm_range(fd, LAZYMAP_TEST_ZAP, 0, SPACE_LEN, 0))
+		DIE("zap");
+	f0 = minor_faults();
+	t0 = now_ms();
+	touch(p, SPACE_LEN);
+	t[k][REFAULT][rep] = now_ms() - t0;
+	faults[k][REFAULT] = minor_faults() - f0;
+
+	f0 = minor_faults();
+	t0 = now_ms();
+	if (lm_range(fd, LAZYMAP_TEST_REVOKE, 0, SPACE_LEN, 0))
+		DIE("revoke");
+	t[k][REVOKE][rep] = now_ms() - t0;
+	faults[k][REVOKE] = minor_faults() - f0;
+	if (lm_range(fd, LAZYMAP_TEST_RESTORE, 0, SPACE_LEN, 0))
+		DIE("restore");
+
+	munmap((void *)p, SPACE_LEN);
+	close(fd);
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return v[n / 2];
 }
 
 int main(void)
 {
 	unsigned int k, m;
-	int dev_fd;
+	int dev_fd, rep;
 
 	dev_fd = open(LAZYMAP_DEV, O_RDWR | O_CLOEXEC);
 	if (dev_fd < 0)
 		DIE("%s", LAZYMAP_DEV);
-	for (k = 0; k < NR_KINDS; k++)
-		bench_kind(dev_fd, k);
+	for (rep = 0; rep < REPS; rep++)
+		for (k = 0; k < NR_KINDS; k++)
+			bench_kind(dev_fd, (k + rep) % NR_KINDS, rep);
+	for (k = 0; k < NR_KINDS; k++) {
+		for (m = 0; m < NR_METRICS; m++) {
+			double r[REPS];
 
-	printf("# BENCH %-24s %12s %12s %8s %10s\n", "metric (128 MiB)",
-	       "ms", "baseline", "ratio", "faults");
+			for (rep = 0; rep < REPS; rep++)
+				r[rep] = t[k][m][rep] / t[0][m][rep];
+			ratio[k][m][0] = median(r, REPS);
+			ratio[k][m][1] = r[0];	/* sorted by median() */
+			ratio[k][m][2] = r[REPS - 1];
+			ms[k][m] = median(t[k][m], REPS);
+		}
+	}
+
+	printf("# BENCH %-24s %12s %12s %8s %13s %10s\n", "metric (128 MiB)",
+	       "ms", "baseline", "ratio", "(range)", "faults");
 	for (m = 0; m < NR_METRICS; m++) {
 		for (k = 0; k < NR_KINDS; k++) {
 			char name[40];
 
 			snprintf(name, sizeof(name), "%s_%s_ms", metrics[m],
 				 kinds[k].name);
-			printf("# BENCH %-24s %12.2f %12.2f %8.3f %10ld\n",
-			       name, ms[k][m], ms[0][m], ms[k][m] / ms[0][m],
-			       faults[k][m]);
+			printf("# BENCH %-24s %12.2f %12.2f %8.3f (%.2f-%.2f) %10ld\n",
+			       name, ms[k][m], ms[0][m], ratio[k][m][0],
+			       ratio[k][m][1], ratio[k][m][2], faults[k][m]);
 		}
 	}
 	for (k = 0; k < NR_KINDS; k++)
 		printf("# BENCH pmd_faults_%-13s %12llu\n", kinds[k].name,
 		       pmd_faults[k]);
-	printf("LAZYMAP-JSON {\"space_mib\": %lu, \"baseline\": \"%s\"",
-	       SPACE_LEN >> 20, kinds[0].name);
+	printf("LAZYMAP-JSON {\"space_mib\": %lu, \"rounds\": %d, \"baseline\": \"%s\"",
+	       SPACE_LEN >> 20, REPS, kinds[0].name);
 	for (k = 0; k < NR_KINDS; k++) {
 		printf(", \"%s\": {\"pmd_faults\": %llu", kinds[k].name,
 		       pmd_faults[k]);
 		for (m = 0; m < NR_METRICS; m++)
-			printf(", \"%s\": {\"ms\": %.3f, \"ratio\": %.4f, \"faults\": %ld}",
-			       metrics[m], ms[k][m], ms[k][m] / ms[0][m],
-			       faults[k][m]);
+			printf(", \"%s\": {\"ms\": %.3f, \"ratio\": %.4f, \"ratio_min\": %.4f, \"ratio_max\": %.4f, \"faults\": %ld}",
+			       metrics[m], ms[k][m], ratio[k][m][0],
+			       ratio[k][m][1], ratio[k][m][2], faults[k][m]);
 		printf("}");
 	}
 	printf("}\n");

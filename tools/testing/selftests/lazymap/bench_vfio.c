@@ -9,10 +9,15 @@
  *  - revoke latency: with 1, 16 and 256 live 2 MiB mappings, each touched,
  *    the time of the config write that clears memory enable (vfio-pci-core
  *    zaps every mapping inside it).
- * Each number is the median of a few runs.  Prints a table ("# BENCH "
- * lines) and one JSON object on a "LAZYMAP-JSON " line; ratios are
- * lazymap/stock, so below 1.0 means lazymap is faster.  Timings under TCG
- * are noisy: compare the ratio, not the absolute numbers.
+ * The drivers take turns: ROUNDS rounds, each binding one driver, running
+ * every measurement once (revoke: the median of REVOKE_REPS), then the
+ * other, the order alternating between rounds, so that a drift of the
+ * machine's speed during the run hits both alike.  Each time printed is
+ * the median over the rounds; each ratio is the median of the rounds'
+ * lazymap/stock ratios, so below 1.0 means lazymap is faster.  Prints a
+ * table ("# BENCH " lines) and one JSON object on a "LAZYMAP-JSON " line.
+ * Timings under TCG are noisy: compare the ratio, not the absolute
+ * numbers.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,8 +33,8 @@
 
 #include "vfio_util.h"
 
-#define REPS		3
-#define REVOKE_REPS	21
+#define ROUNDS		7
+#define REVOKE_REPS	11
 #define MAX_MAPS	256
 
 enum { STOCK, LAZYMAP, NR_DRIVERS };
@@ -48,9 +53,9 @@ static const struct {
 static const int revoke_maps[] = { 1, 16, 256 };
 #define NR_REVOKES	(sizeof(revoke_maps) / sizeof(revoke_maps[0]))
 
-static double touch_ms[NR_DRIVERS][NR_ALIGNS];
+static double touch_ms[NR_ALIGNS][ROUNDS][NR_DRIVERS];
 static long touch_faults[NR_DRIVERS][NR_ALIGNS];
-static double revoke_ms[NR_DRIVERS][NR_REVOKES];
+static double revoke_ms[NR_REVOKES][ROUNDS][NR_DRIVERS];
 
 static double now_ms(void)
 {
@@ -100,7 +105,8 @@ static void set_memory(int fd, uint64_t cfg, bool on)
 		DIE("write command");
 }
 
-static void bench_driver(int d, const char *bdf)
+/* One round of driver @d: every measurement once. */
+static void bench_driver(int d, const char *bdf, int round)
 {
 	struct vfio_region_info bar2, cfg;
 	struct vfio_type1_dev dev;
@@ -125,28 +131,22 @@ static void bench_driver(int d, const char *bdf)
 
 	touch((const volatile uint8_t *)t, sizeof(t));	/* warm up */
 	for (a = 0; a < NR_ALIGNS; a++) {
-		long faults = 0;
+		volatile uint8_t *p;
+		long f0;
+		double t0;
 
-		for (rep = 0; rep < REPS; rep++) {
-			volatile uint8_t *p;
-			long f0;
-			double t0;
-
-			p = vfio_mmap_aligned(dev.device_fd, bar2.offset,
-					      bar2.size - aligns[a].skew,
-					      PROT_READ | PROT_WRITE,
-					      aligns[a].align, aligns[a].skew);
-			if (p == MAP_FAILED)
-				DIE("mmap %s", aligns[a].name);
-			f0 = minor_faults();
-			t0 = now_ms();
-			touch(p, bar2.size - aligns[a].skew);
-			t[rep] = now_ms() - t0;
-			faults = minor_faults() - f0;
-			munmap((void *)p, bar2.size - aligns[a].skew);
-		}
-		touch_ms[d][a] = median(t, REPS);
-		touch_faults[d][a] = faults;
+		p = vfio_mmap_aligned(dev.device_fd, bar2.offset,
+				      bar2.size - aligns[a].skew,
+				      PROT_READ | PROT_WRITE,
+				      aligns[a].align, aligns[a].skew);
+		if (p == MAP_FAILED)
+			DIE("mmap %s", aligns[a].name);
+		f0 = minor_faults();
+		t0 = now_ms();
+		touch(p, bar2.size - aligns[a].skew);
+		touch_ms[a][round][d] = now_ms() - t0;
+		touch_faults[d][a] = minor_faults() - f0;
+		munmap((void *)p, bar2.size - aligns[a].skew);
 	}
 
 	for (r = 0; r < NR_REVOKES; r++) {
@@ -171,18 +171,44 @@ static void bench_driver(int d, const char *bdf)
 			t[rep] = now_ms() - t0;
 			set_memory(dev.device_fd, cfg.offset, true);
 		}
-		revoke_ms[d][r] = median(t, REVOKE_REPS);
+		revoke_ms[r][round][d] = median(t, REVOKE_REPS);
 		for (i = 0; i < n; i++)
 			munmap((void *)maps[i], SZ_2M);
 	}
 	vfio_type1_close(&dev);
 }
 
+/* Summaries over the rounds: medians of each driver and of the ratios. */
+static double touch_med[NR_ALIGNS][NR_DRIVERS], touch_ratio[NR_ALIGNS][3];
+static double revoke_med[NR_REVOKES][NR_DRIVERS], revoke_ratio[NR_REVOKES][3];
+
+/*
+ * Medians over the rounds of each driver's time, and of the ratios with
+ * their spread: ratio[] = { median, lowest, highest }.
+ */
+static void summarize(double v[ROUNDS][NR_DRIVERS], double med[NR_DRIVERS],
+		      double ratio[3])
+{
+	double x[NR_DRIVERS + 1][ROUNDS];
+	int round, d;
+
+	for (round = 0; round < ROUNDS; round++) {
+		for (d = 0; d < NR_DRIVERS; d++)
+			x[d][round] = v[round][d];
+		x[NR_DRIVERS][round] = v[round][LAZYMAP] / v[round][STOCK];
+	}
+	for (d = 0; d < NR_DRIVERS; d++)
+		med[d] = median(x[d], ROUNDS);
+	ratio[0] = median(x[NR_DRIVERS], ROUNDS);
+	ratio[1] = x[NR_DRIVERS][0];	/* sorted by median() */
+	ratio[2] = x[NR_DRIVERS][ROUNDS - 1];
+}
+
 int main(void)
 {
 	char bdf[PCI_BDF_LEN];
 	unsigned int a, r;
-	int ret;
+	int ret, round;
 
 	ret = pci_find_device(IVSHMEM_VENDOR, IVSHMEM_DEVICE, bdf, sizeof(bdf));
 	if (ret) {
@@ -191,35 +217,48 @@ int main(void)
 	}
 	if (thp_set_mode("always"))
 		DIE("THP always");
-	for (int d = 0; d < NR_DRIVERS; d++)
-		bench_driver(d, bdf);
-
-	printf("# BENCH %-24s %12s %12s %8s %10s %10s\n", "metric", "stock",
-	       "lazymap", "ratio", "faults(s)", "faults(l)");
+	for (round = 0; round < ROUNDS; round++) {
+		bench_driver(round % 2 ? LAZYMAP : STOCK, bdf, round);
+		bench_driver(round % 2 ? STOCK : LAZYMAP, bdf, round);
+	}
 	for (a = 0; a < NR_ALIGNS; a++)
-		printf("# BENCH first_touch_%s_ms %15.2f %12.2f %8.3f %10ld %10ld\n",
-		       aligns[a].name, touch_ms[STOCK][a], touch_ms[LAZYMAP][a],
-		       touch_ms[LAZYMAP][a] / touch_ms[STOCK][a],
+		summarize(touch_ms[a], touch_med[a], touch_ratio[a]);
+	for (r = 0; r < NR_REVOKES; r++)
+		summarize(revoke_ms[r], revoke_med[r], revoke_ratio[r]);
+
+	printf("# BENCH %-24s %12s %12s %8s %13s %10s %10s\n", "metric",
+	       "stock", "lazymap", "ratio", "(range)", "faults(s)",
+	       "faults(l)");
+	for (a = 0; a < NR_ALIGNS; a++)
+		printf("# BENCH first_touch_%s_ms %15.2f %12.2f %8.3f (%.2f-%.2f) %10ld %10ld\n",
+		       aligns[a].name, touch_med[a][STOCK],
+		       touch_med[a][LAZYMAP], touch_ratio[a][0],
+		       touch_ratio[a][1], touch_ratio[a][2],
 		       touch_faults[STOCK][a], touch_faults[LAZYMAP][a]);
 	for (r = 0; r < NR_REVOKES; r++)
-		printf("# BENCH revoke_%d_maps_ms %*s%12.3f %12.3f %8.3f\n",
+		printf("# BENCH revoke_%d_maps_ms %*s%12.3f %12.3f %8.3f (%.2f-%.2f)\n",
 		       revoke_maps[r], revoke_maps[r] < 10 ? 5 :
-		       revoke_maps[r] < 100 ? 4 : 3, "", revoke_ms[STOCK][r],
-		       revoke_ms[LAZYMAP][r],
-		       revoke_ms[LAZYMAP][r] / revoke_ms[STOCK][r]);
+		       revoke_maps[r] < 100 ? 4 : 3, "", revoke_med[r][STOCK],
+		       revoke_med[r][LAZYMAP], revoke_ratio[r][0],
+		       revoke_ratio[r][1], revoke_ratio[r][2]);
 
-	printf("LAZYMAP-JSON {\"device\": \"ivshmem %s BAR2 1GiB\", \"first_touch\": {", bdf);
+	printf("LAZYMAP-JSON {\"device\": \"ivshmem %s BAR2 1GiB\", \"rounds\": %d, \"first_touch\": {",
+	       bdf, ROUNDS);
 	for (a = 0; a < NR_ALIGNS; a++)
 		printf("%s\"%s\": {\"stock_ms\": %.3f, \"lazymap_ms\": %.3f, \"ratio\": %.4f, "
+		       "\"ratio_min\": %.4f, \"ratio_max\": %.4f, "
 		       "\"stock_faults\": %ld, \"lazymap_faults\": %ld}",
-		       a ? ", " : "", aligns[a].name, touch_ms[STOCK][a],
-		       touch_ms[LAZYMAP][a], touch_ms[LAZYMAP][a] / touch_ms[STOCK][a],
+		       a ? ", " : "", aligns[a].name, touch_med[a][STOCK],
+		       touch_med[a][LAZYMAP], touch_ratio[a][0],
+		       touch_ratio[a][1], touch_ratio[a][2],
 		       touch_faults[STOCK][a], touch_faults[LAZYMAP][a]);
 	printf("}, \"revoke\": {");
 	for (r = 0; r < NR_REVOKES; r++)
-		printf("%s\"%d\": {\"stock_ms\": %.4f, \"lazymap_ms\": %.4f, \"ratio\": %.4f}",
-		       r ? ", " : "", revoke_maps[r], revoke_ms[STOCK][r],
-		       revoke_ms[LAZYMAP][r], revoke_ms[LAZYMAP][r] / revoke_ms[STOCK][r]);
+		printf("%s\"%d\": {\"stock_ms\": %.4f, \"lazymap_ms\": %.4f, \"ratio\": %.4f, "
+		       "\"ratio_min\": %.4f, \"ratio_max\": %.4f}",
+		       r ? ", " : "", revoke_maps[r], revoke_med[r][STOCK],
+		       revoke_med[r][LAZYMAP], revoke_ratio[r][0],
+		       revoke_ratio[r][1], revoke_ratio[r][2]);
 	printf("}}\n");
 	return 0;
 }
