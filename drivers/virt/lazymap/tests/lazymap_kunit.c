@@ -415,6 +415,25 @@ static void klistener_unregister_action(void *data)
 	lazymap_listener_unregister(kl->space, &kl->l);
 }
 
+/* A counting listener over all of @space, unregistered with the test. */
+static struct klistener *klistener_add(struct kunit *test,
+				       struct lazymap_space *space)
+{
+	struct klistener *kl;
+	int ret;
+
+	kl = kunit_kzalloc(test, sizeof(*kl), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, kl);
+	kl->l.ops = &klistener_ops;
+	kl->space = space;
+	KUNIT_ASSERT_EQ(test, lazymap_listener_register(space, &kl->l, 0,
+							(SZ_SPACE >> PAGE_SHIFT) - 1),
+			0);
+	ret = kunit_add_action_or_reset(test, klistener_unregister_action, kl);
+	KUNIT_ASSERT_EQ(test, ret, 0);
+	return kl;
+}
+
 struct klisteners {
 	struct lazymap_space *space;
 	struct klistener kl[3];
@@ -1182,7 +1201,7 @@ static void lazymap_test_folio_cache(struct kunit *test)
 	struct kmapping *m;
 	unsigned long addr;
 	struct krec r;
-	int ret, i;
+	int i;
 	void *buf;
 	u8 val;
 
@@ -1220,14 +1239,7 @@ static void lazymap_test_folio_cache(struct kunit *test)
 	if (!IS_ERR(space))
 		lazymap_space_put(space);
 
-	kl = kunit_kzalloc(test, sizeof(*kl), GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, kl);
-	kl->l.ops = &klistener_ops;
-	kl->space = m->space;
-	KUNIT_ASSERT_EQ(test, lazymap_listener_register(m->space, &kl->l, 0,
-							SPACE_PAGES - 1), 0);
-	ret = kunit_add_action_or_reset(test, klistener_unregister_action, kl);
-	KUNIT_ASSERT_EQ(test, ret, 0);
+	kl = klistener_add(test, m->space);
 
 	addr = kmapping_mmap(test, m, 0, 8);
 	for (i = 0; i < 8; i++) {
@@ -1865,14 +1877,7 @@ static void lazymap_test_fail_revoke(struct kunit *test)
 
 	m = kmapping_create(test, LAZYMAP_KIND_PAGE);
 	addr = kmapping_mmap(test, m, 0, KMAP_PAGES);
-	kl = kunit_kzalloc(test, sizeof(*kl), GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, kl);
-	kl->l.ops = &klistener_ops;
-	kl->space = m->space;
-	KUNIT_ASSERT_EQ(test, lazymap_listener_register(m->space, &kl->l, 0,
-							SPACE_PAGES - 1), 0);
-	ret = kunit_add_action_or_reset(test, klistener_unregister_action, kl);
-	KUNIT_ASSERT_EQ(test, ret, 0);
+	kl = klistener_add(test, m->space);
 	kfailslab_setup(test, c->persistent);
 
 	for (f.nth = 1; f.nth <= KFAIL_MAX; f.nth++) {

@@ -30,9 +30,9 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 
+#include "bench_util.h"
 #include "lazymap_test_util.h"
 
-#define SZ_4K		4096UL
 #define SZ_2M		(2UL << 20)
 #define SPACE_LEN	(128UL << 20)
 #define REPS		7
@@ -65,37 +65,12 @@ static unsigned long long pmd_faults[NR_KINDS];
 	exit(1);							\
 } while (0)
 
-static double now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
 static long minor_faults(void)
 {
 	struct rusage ru;
 
 	getrusage(RUSAGE_SELF, &ru);
 	return ru.ru_minflt;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static unsigned long touch(const volatile uint8_t *p, size_t len)
-{
-	unsigned long sum = 0;
-	size_t off;
-
-	for (off = 0; off < len; off += SZ_4K)
-		sum += p[off];
-	return sum;
 }
 
 /* mmap(MAP_SHARED) all of @fd at a 2 MiB-aligned address. */
@@ -163,12 +138,6 @@ static void bench_kind(int dev_fd, unsigned int k, int rep)
 
 	munmap((void *)p, SPACE_LEN);
 	close(fd);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return v[n / 2];
 }
 
 int main(void)

@@ -31,6 +31,7 @@
 #include <sys/mman.h>
 #include <linux/pci_regs.h>
 
+#include "bench_util.h"
 #include "vfio_util.h"
 
 #define ROUNDS		7
@@ -56,37 +57,6 @@ static const int revoke_maps[] = { 1, 16, 256 };
 static double touch_ms[NR_ALIGNS][ROUNDS][NR_DRIVERS];
 static long touch_faults[NR_DRIVERS][NR_ALIGNS];
 static double revoke_ms[NR_REVOKES][ROUNDS][NR_DRIVERS];
-
-static double now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return v[n / 2];
-}
-
-static unsigned long touch(const volatile uint8_t *p, size_t len)
-{
-	unsigned long sum = 0;
-	size_t off;
-
-	for (off = 0; off < len; off += SZ_4K)
-		sum += p[off];
-	return sum;
-}
 
 #define DIE(...) do {							\
 	fprintf(stderr, "bench_vfio: " __VA_ARGS__);			\
