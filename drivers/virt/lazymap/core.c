@@ -652,7 +652,10 @@ struct folio *lazymap_get_folio(struct lazymap_space *space, pgoff_t pgoff,
 		return ERR_PTR(-EINVAL);
 	folio = filemap_lock_folio(mapping, pgoff);
 	if (IS_ERR(folio)) {
-		/* No larger than the space or MAX_PAGECACHE_ORDER allows. */
+		/*
+		 * Not past the end of the space; the page cache itself caps
+		 * the order at what the mapping allows.
+		 */
 		while (order && (pgoff | ((1UL << order) - 1)) >=
 		       space->size >> PAGE_SHIFT)
 			order--;
