@@ -180,7 +180,7 @@ static int lazymap_test_fill(struct lazymap_test_space *ts, u64 offset,
 		}
 		memset_page(page, 0, value, PAGE_SIZE);
 		if (ts->folio)
-			put_page(page);
+			folio_put(page_folio(page));
 		cond_resched();
 	}
 	up_read(gate);
