@@ -100,32 +100,6 @@ static void pattern_write(volatile uint8_t *map)
 }
 
 /*
- * Check every page of a mapping of the whole space: pages [first, first +
- * count) must raise SIGBUS, the others must hold pat() in their first and
- * last byte.  Return the first page that does not, or -1.
- */
-static long check_pages(const volatile uint8_t *map, size_t first,
-			size_t count)
-{
-	size_t pg;
-	uint8_t v;
-
-	for (pg = 0; pg < SPACE_PAGES; pg++) {
-		const volatile uint8_t *p = map + pg * PG;
-
-		if (pg >= first && pg < first + count) {
-			if (!read_byte(p, &v))
-				return pg;
-			continue;
-		}
-		if (read_byte(p, &v) || v != pat(pg) ||
-		    read_byte(p + PG - 1, &v) || v != pat(pg))
-			return pg;
-	}
-	return -1;
-}
-
-/*
  * Check the pages of a mapping of the whole space outside [first, first +
  * count): each must hold pat() in its first and last byte.  Return the
  * first page that does not, or -1.
@@ -146,6 +120,23 @@ static long check_outside(const volatile uint8_t *map, size_t first,
 			return pg;
 	}
 	return -1;
+}
+
+/*
+ * Check every page of a mapping of the whole space: pages [first, first +
+ * count) must raise SIGBUS, the others must pass check_outside().  Return
+ * the first page inside that does not, else check_outside()'s answer.
+ */
+static long check_pages(const volatile uint8_t *map, size_t first,
+			size_t count)
+{
+	size_t pg;
+	uint8_t v;
+
+	for (pg = first; pg < first + count; pg++)
+		if (!read_byte(map + pg * PG, &v))
+			return pg;
+	return check_outside(map, first, count);
 }
 
 static double now(void)
