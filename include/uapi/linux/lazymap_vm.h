@@ -149,4 +149,3 @@ struct lazymap_vm_access {
 #define LAZYMAP_VM_VCPU_ACCESS	_IOWR(LAZYMAP_VM_IO, 0x80, struct lazymap_vm_access)
 
 #endif /* _UAPI_LINUX_LAZYMAP_VM_H */
-
