@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * lazymap core: spaces, zap / revoke / restore, secondary-MMU listeners and
- * launder helpers.
+ * lazymap core: spaces and zap / revoke / restore.
  *
  * A space is created by its consumer (lazymap_space_create()) and is
  * reference counted: the consumer holds one reference, every tracked VMA
  * another.  A space maps one address_space, its own (an inode of the
  * lazymap pseudo filesystem) or one the consumer adopts, so taking memory
  * back from every host process is one unmap_mapping_range().  Secondary
- * MMUs (guest stage 2) register listeners on page offset ranges and are
- * invalidated right after the host page tables, under the same gate.
+ * MMUs (guest stage 2) register listeners on page offset ranges
+ * (listener.c) and are invalidated right after the host page tables, under
+ * the same gate.  Folio spaces' page cache and launder: folio.c.
  */
 #define pr_fmt(fmt) "lazymap: " fmt
 
@@ -68,85 +68,6 @@ static void lazymap_free_inode(struct inode *inode)
 }
 
 static void lazymap_space_free(struct work_struct *work);
-
-/*
- * The address_space operations of a folio space's own inode.  i_private is
- * the space.  Page-cache folios always go through ->release_folio or
- * ->invalidate_folio (AS_RELEASE_ALWAYS), so whatever takes a folio out of
- * the page cache (truncation by the provider, a split, invalidation)
- * launders it from every listener first.  The final truncation when the
- * space's inode is freed finds no listener: they are all gone by then.
- */
-static struct lazymap_space *lazymap_aops_space(struct address_space *mapping)
-{
-	return mapping_exiting(mapping) ? NULL : mapping->host->i_private;
-}
-
-static bool lazymap_aops_release_folio(struct folio *folio, gfp_t gfp)
-{
-	struct lazymap_space *space = lazymap_aops_space(folio->mapping);
-
-	return !space || lazymap_release_folio(space, folio);
-}
-
-static void lazymap_aops_invalidate_folio(struct folio *folio, size_t offset,
-					  size_t len)
-{
-	struct lazymap_space *space = lazymap_aops_space(folio->mapping);
-	pgoff_t first = folio->index + DIV_ROUND_UP(offset, PAGE_SIZE);
-	pgoff_t end = folio->index + ((offset + len) >> PAGE_SHIFT);
-
-	/* Whole pages only: a partial page stays in the page cache. */
-	if (space && end > first)
-		lazymap_launder(space, first, end - first);
-}
-
-static int lazymap_aops_launder_folio(struct folio *folio)
-{
-	struct lazymap_space *space = lazymap_aops_space(folio->mapping);
-
-	return space ? lazymap_launder_folio(space, folio) : 0;
-}
-
-/*
- * Memory failure: take the folio back from the listeners and keep it in the
- * page cache; the core mm unmaps the poisoned page from host VMAs and
- * refuses to map it again (VM_FAULT_HWPOISON).
- */
-static int lazymap_aops_error_remove_folio(struct address_space *mapping,
-					   struct folio *folio)
-{
-	struct lazymap_space *space = lazymap_aops_space(mapping);
-
-	if (space)
-		lazymap_error_remove_folio(space, folio);
-	return MF_DELAYED;
-}
-
-static const struct address_space_operations lazymap_folio_aops = {
-	.dirty_folio = noop_dirty_folio,
-	.release_folio = lazymap_aops_release_folio,
-	.invalidate_folio = lazymap_aops_invalidate_folio,
-	.launder_folio = lazymap_aops_launder_folio,
-	.error_remove_folio = lazymap_aops_error_remove_folio,
-};
-
-/*
- * An own inode of a folio space: its page cache holds the space's memory.
- * Large folios (THP) allowed; not migrated or reclaimed (listeners map the
- * pfns: AS_INACCESSIBLE, which also means unevictable), never written back.
- */
-static void lazymap_folio_inode_init(struct lazymap_space *space)
-{
-	struct address_space *mapping = space->inode->i_mapping;
-
-	space->inode->i_private = space;
-	mapping->a_ops = &lazymap_folio_aops;
-	mapping_set_gfp_mask(mapping, GFP_HIGHUSER);
-	mapping_set_large_folios(mapping);
-	mapping_set_inaccessible(mapping);
-	mapping_set_release_always(mapping);
-}
 
 /**
  * lazymap_space_create() - create a space
@@ -358,30 +279,6 @@ static int lazymap_range(struct lazymap_space *space, u64 offset, u64 len,
 	return 0;
 }
 
-static void lazymap_invalidate_listeners(struct lazymap_space *space,
-					 pgoff_t first, pgoff_t last,
-					 enum lazymap_inval_reason reason,
-					 int *err)
-{
-	struct interval_tree_node *node;
-
-	lockdep_assert_held(&space->listeners_lock);
-
-	for (node = interval_tree_iter_first(&space->listeners, first, last);
-	     node; node = interval_tree_iter_next(node, first, last)) {
-		struct lazymap_listener *l =
-			container_of(node, struct lazymap_listener, node);
-		pgoff_t s = max(first, node->start);
-		pgoff_t e = min(last, node->last);
-		int ret;
-
-		ret = l->ops->invalidate(l, s, e + 1, reason);
-		atomic64_inc(&space->invalidations);
-		if (ret && err && !*err)
-			*err = ret;
-	}
-}
-
 /*
  * A folio fault drops the gate before finish_fault() maps the folio, with
  * the folio locked until it is mapped.  So after unmapping, wait for every
@@ -586,156 +483,6 @@ bool lazymap_revoked(struct lazymap_space *space, pgoff_t pgoff,
 	return mt_find(&space->revoked, &index, pgoff + nr - 1);
 }
 EXPORT_SYMBOL_GPL(lazymap_revoked);
-
-/**
- * lazymap_listener_register() - invalidate @listener with the space
- * @space: the space
- * @listener: embedded in the caller's binding; @listener->ops set
- * @first: first page offset the listener maps
- * @last: last page offset (inclusive)
- *
- * The caller keeps the listener alive until lazymap_listener_unregister().
- *
- * Return: 0, or -EINVAL if the range is empty or beyond the space.
- */
-int lazymap_listener_register(struct lazymap_space *space,
-			      struct lazymap_listener *listener,
-			      pgoff_t first, pgoff_t last)
-{
-	if (!listener->ops || !listener->ops->invalidate || last < first ||
-	    last >= space->size >> PAGE_SHIFT)
-		return -EINVAL;
-
-	listener->node.start = first;
-	listener->node.last = last;
-	mutex_lock(&space->listeners_lock);
-	interval_tree_insert(&listener->node, &space->listeners);
-	mutex_unlock(&space->listeners_lock);
-	return 0;
-}
-EXPORT_SYMBOL_GPL(lazymap_listener_register);
-
-void lazymap_listener_unregister(struct lazymap_space *space,
-				 struct lazymap_listener *listener)
-{
-	mutex_lock(&space->listeners_lock);
-	interval_tree_remove(&listener->node, &space->listeners);
-	mutex_unlock(&space->listeners_lock);
-}
-EXPORT_SYMBOL_GPL(lazymap_listener_unregister);
-
-/**
- * lazymap_get_folio() - find or allocate the folio of a page offset
- * @space: a folio space whose memory lives in its mapping's page cache
- * @pgoff: the page offset
- * @order: the largest order to allocate: what ops->resolve() was asked for
- *
- * For ops->resolve() of folio spaces.  Returns the folio of the space's
- * mapping that contains @pgoff.  If there is none, allocates one, zeroed,
- * of up to 2^@order pages at the naturally aligned index below @pgoff (less
- * where the mapping does not allow large folios, memory is short or
- * smaller folios are in the way) and adds it to the page cache.
- *
- * Context: may sleep and allocate (the mapping's gfp mask).
- * Return: the folio, uptodate, unlocked, with a reference for the caller;
- * ERR_PTR(-EINVAL) for an offset beyond the space, or the page cache's
- * error (-ENOMEM).
- */
-struct folio *lazymap_get_folio(struct lazymap_space *space, pgoff_t pgoff,
-				unsigned int order)
-{
-	struct address_space *mapping = space->mapping;
-	fgf_t fgp = FGP_LOCK | FGP_ACCESSED | FGP_CREAT;
-	struct folio *folio;
-
-	if (pgoff >= space->size >> PAGE_SHIFT)
-		return ERR_PTR(-EINVAL);
-	folio = filemap_lock_folio(mapping, pgoff);
-	if (IS_ERR(folio)) {
-		/*
-		 * Not past the end of the space; the page cache itself caps
-		 * the order at what the mapping allows.
-		 */
-		while (order && (pgoff | ((1UL << order) - 1)) >=
-		       space->size >> PAGE_SHIFT)
-			order--;
-		folio = __filemap_get_folio(mapping,
-					    pgoff & ~((1UL << order) - 1),
-					    fgp | fgf_set_order(PAGE_SIZE << order),
-					    mapping_gfp_mask(mapping));
-		if (IS_ERR(folio))
-			return folio;
-		/* A smaller folio at the aligned index: allocate our own. */
-		if (!folio_contains(folio, pgoff)) {
-			folio_unlock(folio);
-			folio_put(folio);
-			folio = __filemap_get_folio(mapping, pgoff, fgp,
-						    mapping_gfp_mask(mapping));
-			if (IS_ERR(folio))
-				return folio;
-		}
-	}
-	if (!folio_test_uptodate(folio)) {
-		folio_zero_range(folio, 0, folio_size(folio));
-		folio_mark_uptodate(folio);
-	}
-	folio_unlock(folio);
-	return folio;
-}
-EXPORT_SYMBOL_GPL(lazymap_get_folio);
-
-/**
- * lazymap_launder() - reclaim page offsets from every listener
- * @space: the space
- * @index: first page offset
- * @nr: number of pages
- *
- * For page-cache backed spaces, before the page cache lets folios go.
- * Host page tables are the page cache's business (truncation unmaps them);
- * this only reaches secondary MMUs.
- *
- * Context: may sleep; may be called with folio locks held.
- * Return: 0 if every listener dropped the range, else the first error
- * (-EBUSY: a listener could not reclaim it now).
- */
-int lazymap_launder(struct lazymap_space *space, pgoff_t index,
-		    unsigned long nr)
-{
-	int err = 0;
-
-	if (!nr || index + nr - 1 < index)
-		return -EINVAL;
-	trace_lazymap_launder(space->name, index, nr);
-	mutex_lock(&space->listeners_lock);
-	lazymap_invalidate_listeners(space, index, index + nr - 1,
-				     LAZYMAP_INVAL_LAUNDER, &err);
-	mutex_unlock(&space->listeners_lock);
-	atomic64_inc(&space->launders);
-	return err;
-}
-EXPORT_SYMBOL_GPL(lazymap_launder);
-
-/* For address_space_operations.launder_folio; the folio is locked. */
-int lazymap_launder_folio(struct lazymap_space *space, struct folio *folio)
-{
-	return lazymap_launder(space, folio->index, folio_nr_pages(folio));
-}
-EXPORT_SYMBOL_GPL(lazymap_launder_folio);
-
-/* For address_space_operations.release_folio: true if it may be freed. */
-bool lazymap_release_folio(struct lazymap_space *space, struct folio *folio)
-{
-	return lazymap_launder_folio(space, folio) == 0;
-}
-EXPORT_SYMBOL_GPL(lazymap_release_folio);
-
-/* For address_space_operations.error_remove_folio. */
-int lazymap_error_remove_folio(struct lazymap_space *space,
-			       struct folio *folio)
-{
-	return lazymap_launder_folio(space, folio);
-}
-EXPORT_SYMBOL_GPL(lazymap_error_remove_folio);
 
 void lazymap_space_stats(struct lazymap_space *space,
 			 struct lazymap_stats *stats)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * lazymap internals shared by core.c (spaces, zap/revoke, listeners,
- * launder), vma.c (mmap, faults, per-VMA tracking) and debugfs.c.
+ * lazymap internals shared by core.c (spaces, zap/revoke), folio.c (folio
+ * spaces' page cache, launder), listener.c (secondary-MMU listeners), vma.c
+ * (mmap, faults, per-VMA tracking) and debugfs.c.
  */
 #ifndef _LAZYMAP_INTERNAL_H
 #define _LAZYMAP_INTERNAL_H
@@ -103,6 +104,14 @@ struct lazymap_vma {
 	atomic64_t faults[LAZYMAP_NR_LEVELS];
 	atomic64_t zaps;
 };
+
+/* folio.c */
+void lazymap_folio_inode_init(struct lazymap_space *space);
+
+/* listener.c */
+void lazymap_invalidate_listeners(struct lazymap_space *space,
+				  pgoff_t first, pgoff_t last,
+				  enum lazymap_inval_reason reason, int *err);
 
 /* core.c */
 void lazymap_track_zap(struct lazymap_space *space, pgoff_t first,
