@@ -127,36 +127,85 @@ struct lazymap_space_params {
 	struct module *owner;
 };
 
-/* Why a listener is asked to drop a range. */
+/**
+ * enum lazymap_inval_reason - why a listener is asked to drop a range
+ * @LAZYMAP_INVAL_ZAP: lazymap_zap(); the next lookup backs it again
+ * @LAZYMAP_INVAL_REVOKE: lazymap_revoke(); lookups fail with -EACCES until
+ *	lazymap_restore()
+ * @LAZYMAP_INVAL_TRUNCATE: folios leave the page cache (invalidate_folio:
+ *	truncation, punch hole, the space's release) or are poisoned (memory
+ *	failure); the memory is freed or unusable after the callback returns
+ * @LAZYMAP_INVAL_RELEASE: the page cache asks to let folios go
+ *	(release_folio, launder_folio) and would keep them if refused; only
+ *	passed to &lazymap_listener_ops.invalidate of listeners without a
+ *	&lazymap_listener_ops.release callback
+ */
 enum lazymap_inval_reason {
 	LAZYMAP_INVAL_ZAP,
 	LAZYMAP_INVAL_REVOKE,
-	LAZYMAP_INVAL_LAUNDER,
+	LAZYMAP_INVAL_TRUNCATE,
+	LAZYMAP_INVAL_RELEASE,
 };
 
 struct lazymap_listener;
 
 /**
  * struct lazymap_listener_ops - a secondary MMU mapping part of a space
- * @invalidate: drop every mapping of page offsets [@start, @end) (already
- *	clipped to the listener's range).  Called with the listeners lock held
- *	and, for zap and revoke, the gate held for write; must not take the
- *	gate, mmap_lock or a folio lock.  Return 0, or -EBUSY if the range
- *	cannot be released now (launder only; zap and revoke ignore it).
+ * @invalidate: drop every entry mapping page offsets [@start, @end)
+ *	(already clipped to the listener's range).  Cannot refuse: when it
+ *	returns, the listener maps nothing of the range and holds no folio
+ *	reference of it.  Called with the listeners lock held, between
+ *	lazymap_listener_retry()'s begin and end of the invalidation; for zap
+ *	and revoke with the gate held for write, for truncation with the
+ *	folio locked.  May take the listener's own lock; must not take the
+ *	gate, mmap_lock or a folio lock, nor sleep waiting for a fault.
+ * @release: optional; the page cache asks to let [@start, @end) go
+ *	(release_folio, launder_folio), where the kernel honours a refusal.
+ *	Return 0 after dropping every entry of the range as @invalidate
+ *	does, or -EBUSY to keep them (the folio stays in the page cache).
+ *	Same context as @invalidate.  Without it, @invalidate is called with
+ *	%LAZYMAP_INVAL_RELEASE and the release always succeeds.
  */
 struct lazymap_listener_ops {
-	int (*invalidate)(struct lazymap_listener *listener, pgoff_t start,
-			  pgoff_t end, enum lazymap_inval_reason reason);
+	void (*invalidate)(struct lazymap_listener *listener, pgoff_t start,
+			   pgoff_t end, enum lazymap_inval_reason reason);
+	int (*release)(struct lazymap_listener *listener, pgoff_t start,
+		       pgoff_t end);
 };
 
 /**
  * struct lazymap_listener - embedded by a secondary MMU binding
- * @node: page offset range [start, last] in the space's listener tree
+ * @node: page offsets [start, last] in the space's listener tree (the
+ *	interval tree's inclusive form of [start, end))
  * @ops: callbacks
+ * @space: the space, set by lazymap_listener_register()
  */
 struct lazymap_listener {
 	struct interval_tree_node node;
 	const struct lazymap_listener_ops *ops;
+	struct lazymap_space *space;
+};
+
+/**
+ * struct lazymap_lookup - what backs a page offset, for a listener
+ * @pfn: the pfn backing the page offset looked up (not the block's first)
+ * @folio: folio spaces: the folio containing the offset, with a reference
+ *	the listener holds until lazymap_lookup_put(); NULL otherwise
+ * @start: first page offset of the block the listener may map: the block
+ *	[@start, @start + 2^@order) is naturally aligned, contains the offset,
+ *	lies in the listener's range, is backed by the physically contiguous,
+ *	naturally aligned pfns from @pfn - (offset - @start), and none of it
+ *	is revoked
+ * @order: the block's order, at most the order asked for
+ * @seq: the invalidation sequence the lookup began at, for
+ *	lazymap_listener_retry()
+ */
+struct lazymap_lookup {
+	unsigned long pfn;
+	struct folio *folio;
+	pgoff_t start;
+	unsigned int order;
+	unsigned long seq;
 };
 
 /**
@@ -167,7 +216,8 @@ struct lazymap_listener {
  * @zaps: zaps through lazymap, including those of revokes
  * @revokes: successful lazymap_revoke() calls
  * @restores: successful lazymap_restore() calls
- * @launders: lazymap_launder() calls
+ * @launders: truncations, releases and memory failures of folios (the
+ *	folio helpers and lazymap_truncate_begin())
  * @invalidations: listener invalidate callbacks made
  * @mappings: VMAs tracked now
  */
@@ -208,19 +258,31 @@ bool lazymap_revoked(struct lazymap_space *space, pgoff_t pgoff,
 
 int __must_check lazymap_listener_register(struct lazymap_space *space,
 					   struct lazymap_listener *listener,
-					   pgoff_t first, pgoff_t last);
-void lazymap_listener_unregister(struct lazymap_space *space,
-				 struct lazymap_listener *listener);
+					   pgoff_t start, pgoff_t end);
+void lazymap_listener_unregister(struct lazymap_listener *listener);
+int __must_check lazymap_listener_lookup(struct lazymap_listener *listener,
+					 pgoff_t pgoff, unsigned int order,
+					 struct lazymap_lookup *lookup);
+bool __must_check lazymap_listener_retry(struct lazymap_listener *listener,
+					 const struct lazymap_lookup *lookup);
+void lazymap_lookup_put(struct lazymap_lookup *lookup);
 
-struct folio *lazymap_get_folio(struct lazymap_space *space, pgoff_t pgoff,
-				unsigned int order);
+struct folio *__must_check lazymap_get_folio(struct lazymap_space *space,
+					     pgoff_t pgoff,
+					     unsigned int order);
 
-int lazymap_launder(struct lazymap_space *space, pgoff_t index,
-		    unsigned long nr);
-int lazymap_launder_folio(struct lazymap_space *space, struct folio *folio);
-bool lazymap_release_folio(struct lazymap_space *space, struct folio *folio);
-int lazymap_error_remove_folio(struct lazymap_space *space,
-			       struct folio *folio);
+void lazymap_truncate_begin(struct lazymap_space *space, pgoff_t start,
+			    pgoff_t end);
+void lazymap_truncate_end(struct lazymap_space *space, pgoff_t start,
+			  pgoff_t end);
+void lazymap_invalidate_folio(struct lazymap_space *space,
+			      struct folio *folio, size_t offset, size_t len);
+int __must_check lazymap_launder_folio(struct lazymap_space *space,
+				       struct folio *folio);
+bool __must_check lazymap_release_folio(struct lazymap_space *space,
+					struct folio *folio);
+int __must_check lazymap_error_remove_folio(struct lazymap_space *space,
+					    struct folio *folio);
 
 void lazymap_space_stats(struct lazymap_space *space,
 			 struct lazymap_stats *stats);

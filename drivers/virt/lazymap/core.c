@@ -149,8 +149,7 @@ struct lazymap_space *lazymap_space_create(const struct lazymap_space_params *pa
 	mt_set_external_lock(&space->revoked, space->gate);
 	mutex_init(&space->vmas_lock);
 	INIT_LIST_HEAD(&space->vmas);
-	mutex_init(&space->listeners_lock);
-	space->listeners = RB_ROOT_CACHED;
+	lazymap_listeners_init(space);
 
 	lazymap_debugfs_add(space);
 	return space;
@@ -191,7 +190,7 @@ static void lazymap_space_free(struct work_struct *work)
 	mt_on_stack(space->revoked);
 	__mt_destroy(&space->revoked);
 	mutex_destroy(&space->vmas_lock);
-	mutex_destroy(&space->listeners_lock);
+	lazymap_listeners_destroy(space);
 	free_percpu(space->fault_stats);
 	kfree(space->name);
 	kfree(space);
@@ -321,13 +320,13 @@ static void lazymap_unmap(struct lazymap_space *space, pgoff_t first,
 {
 	lockdep_assert_held_write(space->gate);
 
+	lazymap_inval_begin(space, first, last + 1);
 	unmap_mapping_range(space->mapping, (loff_t)first << PAGE_SHIFT,
 			    (loff_t)(last - first + 1) << PAGE_SHIFT, true);
 	if (space->kind == LAZYMAP_KIND_FOLIO)
 		lazymap_unmap_folios(space, first, last);
-	mutex_lock(&space->listeners_lock);
-	lazymap_invalidate_listeners(space, first, last, reason, NULL);
-	mutex_unlock(&space->listeners_lock);
+	lazymap_invalidate_listeners(space, first, last + 1, reason);
+	lazymap_inval_end(space);
 	lazymap_track_zap(space, first, last);
 	atomic64_inc(&space->zaps);
 }

@@ -23,9 +23,12 @@
  * The address_space operations of a folio space's own inode.  i_private is
  * the space.  Page-cache folios always go through ->release_folio or
  * ->invalidate_folio (AS_RELEASE_ALWAYS), so whatever takes a folio out of
- * the page cache (truncation by the provider, a split, invalidation)
- * launders it from every listener first.  The final truncation when the
- * space's inode is freed finds no listener: they are all gone by then.
+ * the page cache launders it from every listener first: truncation (by the
+ * provider, punch hole, memory failure) through ->invalidate_folio, which
+ * cannot be refused; reclaim-like paths (a split, invalidation of clean
+ * folios) through ->release_folio or ->launder_folio, which listeners may
+ * refuse.  The final truncation when the space's inode is freed finds no
+ * listener: they are all gone by then.
  */
 static struct lazymap_space *lazymap_aops_space(struct address_space *mapping)
 {
@@ -43,12 +46,9 @@ static void lazymap_aops_invalidate_folio(struct folio *folio, size_t offset,
 					  size_t len)
 {
 	struct lazymap_space *space = lazymap_aops_space(folio->mapping);
-	pgoff_t first = folio->index + DIV_ROUND_UP(offset, PAGE_SIZE);
-	pgoff_t end = folio->index + ((offset + len) >> PAGE_SHIFT);
 
-	/* Whole pages only: a partial page stays in the page cache. */
-	if (space && end > first)
-		lazymap_launder(space, first, end - first);
+	if (space)
+		lazymap_invalidate_folio(space, folio, offset, len);
 }
 
 static int lazymap_aops_launder_folio(struct folio *folio)
@@ -59,18 +59,26 @@ static int lazymap_aops_launder_folio(struct folio *folio)
 }
 
 /*
- * Memory failure: take the folio back from the listeners and keep it in the
- * page cache; the core mm unmaps the poisoned page from host VMAs and
- * refuses to map it again (VM_FAULT_HWPOISON).
+ * Memory failure (memory_failure() -> truncate_error_folio(), folio locked,
+ * already unmapped from host VMAs): take the folio back from the listeners,
+ * remember its offsets as poisoned, and truncate it, as 6.12 expects of
+ * ->error_remove_folio (0: the folio is out of the page cache, so the page
+ * is recovered; an errno: it is not).  The memory it held is lost: later
+ * faults and lookups of those offsets fail (-EHWPOISON, SIGBUS) instead of
+ * finding new zeroed memory.
  */
 static int lazymap_aops_error_remove_folio(struct address_space *mapping,
 					   struct folio *folio)
 {
 	struct lazymap_space *space = lazymap_aops_space(mapping);
+	int ret;
 
-	if (space)
-		lazymap_error_remove_folio(space, folio);
-	return MF_DELAYED;
+	if (space) {
+		ret = lazymap_error_remove_folio(space, folio);
+		if (ret)
+			return ret;
+	}
+	return generic_error_remove_folio(mapping, folio);
 }
 
 static const struct address_space_operations lazymap_folio_aops = {
@@ -91,11 +99,22 @@ void lazymap_folio_inode_init(struct lazymap_space *space)
 	struct address_space *mapping = space->inode->i_mapping;
 
 	space->inode->i_private = space;
+	/* A regular file's page cache, for generic_error_remove_folio(). */
+	space->inode->i_mode |= S_IFREG;
 	mapping->a_ops = &lazymap_folio_aops;
 	mapping_set_gfp_mask(mapping, GFP_HIGHUSER);
 	mapping_set_large_folios(mapping);
 	mapping_set_inaccessible(mapping);
 	mapping_set_release_always(mapping);
+}
+
+/* Is any page offset of [start, end) poisoned? */
+static bool lazymap_poisoned(struct lazymap_space *space, pgoff_t start,
+			     pgoff_t end)
+{
+	unsigned long index = start;
+
+	return xa_find(&space->poisoned, &index, end - 1, XA_PRESENT);
 }
 
 /**
@@ -112,8 +131,9 @@ void lazymap_folio_inode_init(struct lazymap_space *space)
  *
  * Context: may sleep and allocate (the mapping's gfp mask).
  * Return: the folio, uptodate, unlocked, with a reference for the caller;
- * ERR_PTR(-EINVAL) for an offset beyond the space, or the page cache's
- * error (-ENOMEM).
+ * ERR_PTR(-EINVAL) for an offset beyond the space, ERR_PTR(-EHWPOISON) for
+ * one whose memory a memory failure took (lazymap_error_remove_folio()),
+ * or the page cache's error (-ENOMEM).
  */
 struct folio *lazymap_get_folio(struct lazymap_space *space, pgoff_t pgoff,
 				unsigned int order)
@@ -124,14 +144,21 @@ struct folio *lazymap_get_folio(struct lazymap_space *space, pgoff_t pgoff,
 
 	if (pgoff >= space->size >> PAGE_SHIFT)
 		return ERR_PTR(-EINVAL);
+again:
+	if (lazymap_poisoned(space, pgoff, pgoff + 1))
+		return ERR_PTR(-EHWPOISON);
 	folio = filemap_lock_folio(mapping, pgoff);
 	if (IS_ERR(folio)) {
 		/*
-		 * Not past the end of the space; the page cache itself caps
-		 * the order at what the mapping allows.
+		 * Not past the end of the space nor over a poisoned offset;
+		 * the page cache itself caps the order at what the mapping
+		 * allows.
 		 */
-		while (order && (pgoff | ((1UL << order) - 1)) >=
-		       space->size >> PAGE_SHIFT)
+		while (order && ((pgoff | ((1UL << order) - 1)) >=
+				 space->size >> PAGE_SHIFT ||
+				 lazymap_poisoned(space,
+						  ALIGN_DOWN(pgoff, 1UL << order),
+						  ALIGN(pgoff + 1, 1UL << order))))
 			order--;
 		folio = __filemap_get_folio(mapping,
 					    pgoff & ~((1UL << order) - 1),
@@ -150,6 +177,19 @@ struct folio *lazymap_get_folio(struct lazymap_space *space, pgoff_t pgoff,
 		}
 	}
 	if (!folio_test_uptodate(folio)) {
+		/*
+		 * Memory failure records the poison before it truncates the
+		 * folio it hit, so a folio added since sees it: never back a
+		 * poisoned offset with new memory.
+		 */
+		if (lazymap_poisoned(space, folio->index,
+				     folio_next_index(folio))) {
+			generic_error_remove_folio(mapping, folio);
+			folio_unlock(folio);
+			folio_put(folio);
+			order = 0;
+			goto again;
+		}
 		folio_zero_range(folio, 0, folio_size(folio));
 		folio_mark_uptodate(folio);
 	}
@@ -159,54 +199,156 @@ struct folio *lazymap_get_folio(struct lazymap_space *space, pgoff_t pgoff,
 EXPORT_SYMBOL_GPL(lazymap_get_folio);
 
 /**
- * lazymap_launder() - reclaim page offsets from every listener
+ * lazymap_truncate_begin() - take page offsets back from every listener
  * @space: the space
- * @index: first page offset
- * @nr: number of pages
+ * @start: first page offset
+ * @end: page offset after the last
  *
- * For page-cache backed spaces, before the page cache lets folios go.
- * Host page tables are the page cache's business (truncation unmaps them);
- * this only reaches secondary MMUs.
+ * For consumers that truncate the page cache of a folio space (punch
+ * hole), before truncate_inode_pages_range(): invalidates every listener
+ * over [@start, @end), with no way to refuse, and makes their lookups of
+ * the range wait and their retries fail until lazymap_truncate_end().
+ * Offsets memory failure poisoned become usable again at the end.
  *
- * Context: may sleep; may be called with folio locks held.
- * Return: 0 if every listener dropped the range, else the first error
- * (-EBUSY: a listener could not reclaim it now).
+ * Context: may sleep; not with a folio of the range locked.
  */
-int lazymap_launder(struct lazymap_space *space, pgoff_t index,
-		    unsigned long nr)
+void lazymap_truncate_begin(struct lazymap_space *space, pgoff_t start,
+			    pgoff_t end)
 {
-	int err = 0;
-
-	if (!nr || index + nr - 1 < index)
-		return -EINVAL;
-	trace_lazymap_launder(space->name, index, nr);
-	mutex_lock(&space->listeners_lock);
-	lazymap_invalidate_listeners(space, index, index + nr - 1,
-				     LAZYMAP_INVAL_LAUNDER, &err);
-	mutex_unlock(&space->listeners_lock);
+	if (WARN_ON_ONCE(end <= start))
+		return;
+	trace_lazymap_launder(space->name, start, end - start);
+	lazymap_inval_begin(space, start, end);
+	lazymap_invalidate_listeners(space, start, end, LAZYMAP_INVAL_TRUNCATE);
 	atomic64_inc(&space->launders);
-	return err;
 }
-EXPORT_SYMBOL_GPL(lazymap_launder);
+EXPORT_SYMBOL_GPL(lazymap_truncate_begin);
 
-/* For address_space_operations.launder_folio; the folio is locked. */
+/**
+ * lazymap_truncate_end() - end lazymap_truncate_begin()
+ * @space: the space
+ * @start: as passed to lazymap_truncate_begin()
+ * @end: as passed to lazymap_truncate_begin()
+ *
+ * After the page cache of the range is truncated.  Listeners retry every
+ * lookup that began before.
+ *
+ * Context: may sleep.
+ */
+void lazymap_truncate_end(struct lazymap_space *space, pgoff_t start,
+			  pgoff_t end)
+{
+	unsigned long index;
+	void *entry;
+
+	if (WARN_ON_ONCE(end <= start))
+		return;
+	xa_for_each_range(&space->poisoned, index, entry, start, end - 1)
+		xa_erase(&space->poisoned, index);
+	lazymap_inval_end(space);
+}
+EXPORT_SYMBOL_GPL(lazymap_truncate_end);
+
+/**
+ * lazymap_invalidate_folio() - for address_space_operations.invalidate_folio
+ * @space: the space
+ * @folio: the folio, locked, leaving the page cache in whole or in part
+ * @offset: bytes into the folio where the invalidated part starts
+ * @len: bytes invalidated
+ *
+ * Truncation cannot be refused: every listener drops the whole pages of
+ * the part before this returns, and the page cache frees them after.
+ */
+void lazymap_invalidate_folio(struct lazymap_space *space,
+			      struct folio *folio, size_t offset, size_t len)
+{
+	pgoff_t start = folio->index + DIV_ROUND_UP(offset, PAGE_SIZE);
+	pgoff_t end = folio->index + ((offset + len) >> PAGE_SHIFT);
+
+	/* Whole pages only: a partial page stays in the page cache. */
+	if (end <= start)
+		return;
+	trace_lazymap_launder(space->name, start, end - start);
+	lazymap_inval_begin(space, start, end);
+	lazymap_invalidate_listeners(space, start, end, LAZYMAP_INVAL_TRUNCATE);
+	lazymap_inval_end(space);
+	atomic64_inc(&space->launders);
+}
+EXPORT_SYMBOL_GPL(lazymap_invalidate_folio);
+
+/**
+ * lazymap_launder_folio() - for address_space_operations.launder_folio
+ * @space: the space
+ * @folio: the folio, locked
+ *
+ * Asks every listener to release the folio (&lazymap_listener_ops.release);
+ * the page cache keeps the folio if one refuses.
+ *
+ * Return: 0 if every listener let it go, -EBUSY if one refused.
+ */
 int lazymap_launder_folio(struct lazymap_space *space, struct folio *folio)
 {
-	return lazymap_launder(space, folio->index, folio_nr_pages(folio));
+	pgoff_t start = folio->index, end = folio_next_index(folio);
+	int ret;
+
+	trace_lazymap_launder(space->name, start, end - start);
+	lazymap_inval_begin(space, start, end);
+	ret = lazymap_release_listeners(space, start, end);
+	lazymap_inval_end(space);
+	atomic64_inc(&space->launders);
+	return ret;
 }
 EXPORT_SYMBOL_GPL(lazymap_launder_folio);
 
-/* For address_space_operations.release_folio: true if it may be freed. */
+/**
+ * lazymap_release_folio() - for address_space_operations.release_folio
+ * @space: the space
+ * @folio: the folio, locked
+ *
+ * As lazymap_launder_folio().
+ *
+ * Return: true if the folio may be freed, false if a listener refused.
+ */
 bool lazymap_release_folio(struct lazymap_space *space, struct folio *folio)
 {
 	return lazymap_launder_folio(space, folio) == 0;
 }
 EXPORT_SYMBOL_GPL(lazymap_release_folio);
 
-/* For address_space_operations.error_remove_folio. */
+/**
+ * lazymap_error_remove_folio() - for address_space_operations.error_remove_folio
+ * @space: the space
+ * @folio: the poisoned folio, locked
+ *
+ * Invalidates every listener over the folio, with no way to refuse, and
+ * records its page offsets as poisoned: lookups and lazymap_get_folio()
+ * fail them with -EHWPOISON until a lazymap_truncate_end() covers them.
+ * The caller then truncates the folio (generic_error_remove_folio()) and
+ * returns what that returned, or returns this function's error.
+ *
+ * Return: 0, or -ENOMEM (nothing recorded: keep the folio).
+ */
 int lazymap_error_remove_folio(struct lazymap_space *space,
 			       struct folio *folio)
 {
-	return lazymap_launder_folio(space, folio);
+	pgoff_t start = folio->index, end = folio_next_index(folio);
+	pgoff_t index;
+	int ret;
+
+	for (index = start; index < end; index++) {
+		ret = xa_err(xa_store(&space->poisoned, index, xa_mk_value(1),
+				      GFP_NOIO));
+		if (ret) {
+			while (index-- > start)
+				xa_erase(&space->poisoned, index);
+			return ret;
+		}
+	}
+	trace_lazymap_launder(space->name, start, end - start);
+	lazymap_inval_begin(space, start, end);
+	lazymap_invalidate_listeners(space, start, end, LAZYMAP_INVAL_TRUNCATE);
+	lazymap_inval_end(space);
+	atomic64_inc(&space->launders);
+	return 0;
 }
 EXPORT_SYMBOL_GPL(lazymap_error_remove_folio);

@@ -15,7 +15,10 @@
 #include <linux/rbtree.h>
 #include <linux/rwsem.h>
 #include <linux/sched.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
 #include <linux/workqueue.h>
+#include <linux/xarray.h>
 #include <kunit/visibility.h>
 
 struct lazymap_fault_stats {
@@ -75,6 +78,32 @@ struct lazymap_space {
 	struct mutex listeners_lock;
 	struct rb_root_cached listeners;
 
+	/*
+	 * The listeners' retry protocol, as KVM's mmu_invalidate_seq /
+	 * mmu_invalidate_in_progress: every invalidation (zap, revoke,
+	 * truncation, release) runs between lazymap_inval_begin() and
+	 * lazymap_inval_end().  @inval_lock (a leaf, taken under a listener's
+	 * own lock by lazymap_listener_retry()) protects @inval_seq, bumped by
+	 * every end, @inval_in_progress, the number of invalidations begun
+	 * and not ended, and [@inval_start, @inval_end), the union of their
+	 * ranges while any is in progress.  Lookups wait on @inval_wq for the
+	 * last end of an overlapping range.
+	 */
+	spinlock_t inval_lock;
+	unsigned long inval_seq;
+	unsigned long inval_in_progress;
+	pgoff_t inval_start;
+	pgoff_t inval_end;
+	wait_queue_head_t inval_wq;
+
+	/*
+	 * Page offsets whose folio memory failure took away (folio spaces):
+	 * lazymap_get_folio() and lookups refuse them with -EHWPOISON instead
+	 * of backing them with new memory, until lazymap_truncate_end()
+	 * covers them.  The xarray's own lock.
+	 */
+	struct xarray poisoned;
+
 	/* Fault path counters: per CPU, so a fault takes no lock or atomic. */
 	struct lazymap_fault_stats __percpu *fault_stats;
 	/* Other counters, off the fault path. */
@@ -109,9 +138,56 @@ struct lazymap_vma {
 void lazymap_folio_inode_init(struct lazymap_space *space);
 
 /* listener.c */
-void lazymap_invalidate_listeners(struct lazymap_space *space,
-				  pgoff_t first, pgoff_t last,
-				  enum lazymap_inval_reason reason, int *err);
+void lazymap_listeners_init(struct lazymap_space *space);
+void lazymap_listeners_destroy(struct lazymap_space *space);
+void lazymap_inval_begin(struct lazymap_space *space, pgoff_t start,
+			 pgoff_t end);
+void lazymap_inval_end(struct lazymap_space *space);
+void lazymap_invalidate_listeners(struct lazymap_space *space, pgoff_t start,
+				  pgoff_t end, enum lazymap_inval_reason reason);
+int lazymap_release_listeners(struct lazymap_space *space, pgoff_t start,
+			      pgoff_t end);
+
+/*
+ * Interleaving points of the listener protocol, where the KUnit tests run
+ * the other side (an invalidation or a listener's steps) deterministically.
+ */
+enum lazymap_hook_point {
+	/* an invalidation: begun, listeners not called yet */
+	LAZYMAP_HOOK_INVAL_BEGUN,
+	/* an invalidation: listeners called, not ended yet */
+	LAZYMAP_HOOK_INVAL_CALLED,
+	/* a lookup: about to wait for an overlapping invalidation */
+	LAZYMAP_HOOK_LOOKUP_WAIT,
+	/* a lookup: gate held, sequence read, provider not asked yet */
+	LAZYMAP_HOOK_LOOKUP_SEQ,
+	/* a lookup: provider answered, gate still held */
+	LAZYMAP_HOOK_LOOKUP_RESOLVED,
+};
+
+#if IS_ENABLED(CONFIG_LAZYMAP_KUNIT_TEST)
+/* @fn: called at every point, set and cleared by one test at a time */
+struct lazymap_kunit_hook {
+	void (*fn)(struct lazymap_space *space, enum lazymap_hook_point point);
+};
+
+extern struct lazymap_kunit_hook lazymap_kunit_hook;
+
+static inline void lazymap_hook(struct lazymap_space *space,
+				enum lazymap_hook_point point)
+{
+	void (*fn)(struct lazymap_space *space,
+		   enum lazymap_hook_point point) = READ_ONCE(lazymap_kunit_hook.fn);
+
+	if (fn)
+		fn(space, point);
+}
+#else
+static inline void lazymap_hook(struct lazymap_space *space,
+				enum lazymap_hook_point point)
+{
+}
+#endif
 
 /* core.c */
 void lazymap_track_zap(struct lazymap_space *space, pgoff_t first,

@@ -131,15 +131,14 @@ static const struct lazymap_ops lazymap_test_ops = {
 	.release = lazymap_test_release,
 };
 
-static int lazymap_test_invalidate(struct lazymap_listener *listener,
-				   pgoff_t start, pgoff_t end,
-				   enum lazymap_inval_reason reason)
+static void lazymap_test_invalidate(struct lazymap_listener *listener,
+				    pgoff_t start, pgoff_t end,
+				    enum lazymap_inval_reason reason)
 {
 	struct lazymap_test_listener *tl =
 		container_of(listener, struct lazymap_test_listener, listener);
 
 	atomic64_add(end - start, &tl->pages);
-	return 0;
 }
 
 static const struct lazymap_listener_ops lazymap_test_listener_ops = {
@@ -241,7 +240,7 @@ static int lazymap_test_listen(struct lazymap_test_space *ts, u64 offset,
 	atomic64_set(&tl->pages, 0);
 	ret = lazymap_listener_register(ts->space, &tl->listener,
 					offset >> PAGE_SHIFT,
-					((offset + len) >> PAGE_SHIFT) - 1);
+					(offset + len) >> PAGE_SHIFT);
 	if (ret)
 		return ret;
 	return ts->nr_listeners++;
@@ -344,7 +343,7 @@ static int lazymap_test_space_release(struct inode *inode, struct file *file)
 	/* Listeners go with the file; VMAs may keep the space alive. */
 	mutex_lock(&ts->lock);
 	for (i = 0; i < ts->nr_listeners; i++)
-		lazymap_listener_unregister(ts->space, &ts->listeners[i].listener);
+		lazymap_listener_unregister(&ts->listeners[i].listener);
 	ts->nr_listeners = 0;
 	mutex_unlock(&ts->lock);
 	lazymap_space_put(ts->space);

@@ -383,17 +383,21 @@ static void lazymap_test_range_invalid(struct kunit *test)
 
 /* --- listeners -------------------------------------------------------- */
 
+/*
+ * A counting listener.  @ret is what its release callback answers (0 or
+ * -EBUSY); @releases counts those calls, @calls every call of either.
+ */
 struct klistener {
 	struct lazymap_listener l;
-	struct lazymap_space *space;	/* for klistener_unregister_action() */
 	int calls;
+	int releases;
 	pgoff_t start, end;
 	enum lazymap_inval_reason reason;
 	int ret;
 };
 
-static int klistener_invalidate(struct lazymap_listener *l, pgoff_t start,
-				pgoff_t end, enum lazymap_inval_reason reason)
+static void klistener_invalidate(struct lazymap_listener *l, pgoff_t start,
+				 pgoff_t end, enum lazymap_inval_reason reason)
 {
 	struct klistener *kl = container_of(l, struct klistener, l);
 
@@ -401,18 +405,28 @@ static int klistener_invalidate(struct lazymap_listener *l, pgoff_t start,
 	kl->start = start;
 	kl->end = end;
 	kl->reason = reason;
+}
+
+static int klistener_release(struct lazymap_listener *l, pgoff_t start,
+			     pgoff_t end)
+{
+	struct klistener *kl = container_of(l, struct klistener, l);
+
+	kl->releases++;
+	klistener_invalidate(l, start, end, LAZYMAP_INVAL_RELEASE);
 	return kl->ret;
 }
 
 static const struct lazymap_listener_ops klistener_ops = {
 	.invalidate = klistener_invalidate,
+	.release = klistener_release,
 };
 
 static void klistener_unregister_action(void *data)
 {
 	struct klistener *kl = data;
 
-	lazymap_listener_unregister(kl->space, &kl->l);
+	lazymap_listener_unregister(&kl->l);
 }
 
 /* A counting listener over all of @space, unregistered with the test. */
@@ -425,9 +439,8 @@ static struct klistener *klistener_add(struct kunit *test,
 	kl = kunit_kzalloc(test, sizeof(*kl), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, kl);
 	kl->l.ops = &klistener_ops;
-	kl->space = space;
 	KUNIT_ASSERT_EQ(test, lazymap_listener_register(space, &kl->l, 0,
-							(SZ_SPACE >> PAGE_SHIFT) - 1),
+							SZ_SPACE >> PAGE_SHIFT),
 			0);
 	ret = kunit_add_action_or_reset(test, klistener_unregister_action, kl);
 	KUNIT_ASSERT_EQ(test, ret, 0);
@@ -445,12 +458,12 @@ static void klisteners_unregister(void *data)
 	int i;
 
 	for (i = 0; i < ARRAY_SIZE(k->kl); i++)
-		lazymap_listener_unregister(k->space, &k->kl[i].l);
+		lazymap_listener_unregister(&k->kl[i].l);
 }
 
 static struct klisteners *klisteners_setup(struct kunit *test)
 {
-	static const pgoff_t ranges[3][2] = { { 0, 9 }, { 8, 15 }, { 32, 63 } };
+	static const pgoff_t ranges[3][2] = { { 0, 10 }, { 8, 16 }, { 32, 64 } };
 	struct klisteners *k;
 	struct kspace *ks;
 	int i, ret;
@@ -473,7 +486,7 @@ static void lazymap_test_listener_zap(struct kunit *test)
 {
 	struct klisteners *k = klisteners_setup(test);
 
-	/* Pages [10, 40): misses [0,9], clips [8,15] and [32,63]. */
+	/* Pages [10, 40): misses [0, 10), clips [8, 16) and [32, 64). */
 	KUNIT_ASSERT_EQ(test, lazymap_zap(k->space, 10 * PAGE_SIZE,
 					  30 * PAGE_SIZE), 0);
 	KUNIT_EXPECT_EQ(test, k->kl[0].calls, 0);
@@ -499,13 +512,13 @@ static void lazymap_test_listener_zap(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, k->kl[0].calls + k->kl[1].calls + k->kl[2].calls, 4);
 
 	/* Unregistered listeners are not called. */
-	lazymap_listener_unregister(k->space, &k->kl[2].l);
+	lazymap_listener_unregister(&k->kl[2].l);
 	KUNIT_ASSERT_EQ(test, lazymap_zap(k->space, 0, SZ_SPACE), 0);
 	KUNIT_EXPECT_EQ(test, k->kl[2].calls, 1);
 	KUNIT_EXPECT_EQ(test, k->kl[0].calls, 2);
 	/* Re-register so the cleanup action's unregister stays balanced. */
 	KUNIT_ASSERT_EQ(test, lazymap_listener_register(k->space, &k->kl[2].l,
-							32, 63), 0);
+							32, 64), 0);
 }
 
 static void lazymap_test_listener_invalid(struct kunit *test)
@@ -517,7 +530,8 @@ static void lazymap_test_listener_invalid(struct kunit *test)
 
 	space = kspace_create(test, &ks, NULL);
 	KUNIT_EXPECT_EQ(test, lazymap_listener_register(space, &l, 5, 4), -EINVAL);
-	KUNIT_EXPECT_EQ(test, lazymap_listener_register(space, &l, 0, 64), -EINVAL);
+	KUNIT_EXPECT_EQ(test, lazymap_listener_register(space, &l, 5, 5), -EINVAL);
+	KUNIT_EXPECT_EQ(test, lazymap_listener_register(space, &l, 0, 65), -EINVAL);
 	l.ops = &noop_ops;
 	KUNIT_EXPECT_EQ(test, lazymap_listener_register(space, &l, 0, 1), -EINVAL);
 	l.ops = NULL;
@@ -529,39 +543,69 @@ static void folio_put_action(void *folio)
 	folio_put(folio);
 }
 
+/*
+ * The launder helpers on a bare folio: release and launder may be refused
+ * and ask the listeners' release callback; truncation, memory failure and
+ * truncate_begin cannot and call invalidate.  Listeners without a release
+ * callback are invalidated with LAZYMAP_INVAL_RELEASE.
+ */
 static void lazymap_test_launder(struct kunit *test)
 {
+	static const struct lazymap_listener_ops norelease_ops = {
+		.invalidate = klistener_invalidate,
+	};
 	struct klisteners *k = klisteners_setup(test);
 	struct lazymap_stats st;
 	struct folio *folio;
 	int ret;
 
-	KUNIT_EXPECT_EQ(test, lazymap_launder(k->space, 0, 0), -EINVAL);
-	KUNIT_EXPECT_EQ(test, lazymap_launder(k->space, ULONG_MAX, 2), -EINVAL);
-
-	KUNIT_EXPECT_EQ(test, lazymap_launder(k->space, 9, 1), 0);
-	KUNIT_EXPECT_EQ(test, k->kl[0].reason, LAZYMAP_INVAL_LAUNDER);
-	KUNIT_EXPECT_EQ(test, k->kl[0].calls, 1);
-	KUNIT_EXPECT_EQ(test, k->kl[1].calls, 1);
-
-	/* One listener cannot let go: the folio must not be released. */
 	folio = folio_alloc(GFP_KERNEL, 0);
 	KUNIT_ASSERT_NOT_NULL(test, folio);
 	ret = kunit_add_action_or_reset(test, folio_put_action, folio);
 	KUNIT_ASSERT_EQ(test, ret, 0);
+
+	/* Page 9: listeners 0 and 1; 1 has no release callback. */
+	k->kl[1].l.ops = &norelease_ops;
+	folio->index = 9;
+	KUNIT_EXPECT_EQ(test, lazymap_launder_folio(k->space, folio), 0);
+	KUNIT_EXPECT_EQ(test, k->kl[0].releases, 1);
+	KUNIT_EXPECT_EQ(test, k->kl[0].reason, LAZYMAP_INVAL_RELEASE);
+	KUNIT_EXPECT_EQ(test, k->kl[1].calls, 1);
+	KUNIT_EXPECT_EQ(test, k->kl[1].reason, LAZYMAP_INVAL_RELEASE);
+	KUNIT_EXPECT_EQ(test, k->kl[2].calls, 0);
+
+	/* Listener 2 cannot let page 40 go: release and launder refuse... */
 	folio->index = 40;
 	k->kl[2].ret = -EBUSY;
 	KUNIT_EXPECT_EQ(test, lazymap_launder_folio(k->space, folio), -EBUSY);
 	KUNIT_EXPECT_FALSE(test, lazymap_release_folio(k->space, folio));
-	KUNIT_EXPECT_EQ(test, lazymap_error_remove_folio(k->space, folio), -EBUSY);
+	KUNIT_EXPECT_EQ(test, k->kl[2].releases, 2);
 	KUNIT_EXPECT_EQ(test, k->kl[2].start, 40);
 	KUNIT_EXPECT_EQ(test, k->kl[2].end, 41);
+	/* ...truncation cannot be refused: invalidate, not release. */
+	lazymap_invalidate_folio(k->space, folio, 0, PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, k->kl[2].releases, 2);
+	KUNIT_EXPECT_EQ(test, k->kl[2].calls, 3);
+	KUNIT_EXPECT_EQ(test, k->kl[2].reason, LAZYMAP_INVAL_TRUNCATE);
+	/* A partial page is not invalidated. */
+	lazymap_invalidate_folio(k->space, folio, 100, PAGE_SIZE - 100);
+	KUNIT_EXPECT_EQ(test, k->kl[2].calls, 3);
+	lazymap_truncate_begin(k->space, 30, 42);
+	KUNIT_EXPECT_EQ(test, k->kl[2].calls, 4);
+	KUNIT_EXPECT_EQ(test, k->kl[2].start, 32);
+	KUNIT_EXPECT_EQ(test, k->kl[2].end, 42);
+	KUNIT_EXPECT_EQ(test, k->kl[2].reason, LAZYMAP_INVAL_TRUNCATE);
+	lazymap_truncate_end(k->space, 30, 42);
+	KUNIT_EXPECT_EQ(test, lazymap_error_remove_folio(k->space, folio), 0);
+	KUNIT_EXPECT_EQ(test, k->kl[2].calls, 5);
+	KUNIT_EXPECT_EQ(test, k->kl[2].reason, LAZYMAP_INVAL_TRUNCATE);
+	KUNIT_EXPECT_EQ(test, k->kl[2].releases, 2);
 	k->kl[2].ret = 0;
 	KUNIT_EXPECT_TRUE(test, lazymap_release_folio(k->space, folio));
 	folio->index = 0;
 
 	lazymap_space_stats(k->space, &st);
-	KUNIT_EXPECT_EQ(test, st.launders, 5);
+	KUNIT_EXPECT_EQ(test, st.launders, 7);
 	KUNIT_EXPECT_EQ(test, st.zaps, 0);
 }
 
@@ -1254,7 +1298,7 @@ static void lazymap_test_folio_cache(struct kunit *test)
 	 */
 	truncate_inode_pages_range(mapping, 2 * PAGE_SIZE, 4 * PAGE_SIZE - 1);
 	KUNIT_EXPECT_EQ(test, kl->calls, 2);
-	KUNIT_EXPECT_EQ(test, kl->reason, LAZYMAP_INVAL_LAUNDER);
+	KUNIT_EXPECT_EQ(test, kl->reason, LAZYMAP_INVAL_TRUNCATE);
 	KUNIT_EXPECT_EQ(test, kl->start, 3);
 	KUNIT_EXPECT_EQ(test, kl->end, 4);
 	KUNIT_EXPECT_FALSE(test, kmap_cached(m, 2));
@@ -1948,13 +1992,13 @@ static void lazymap_test_fail_listener(struct kunit *test)
 
 	for (f.nth = 1; f.nth <= KFAIL_MAX; f.nth++) {
 		kfail_arm(&f);
-		ret = lazymap_listener_register(space, &kl->l, 4, 7);
+		ret = lazymap_listener_register(space, &kl->l, 4, 8);
 		kfail_disarm(&f);
 		if (!ret) {
 			KUNIT_EXPECT_EQ(test, lazymap_zap(space, 0, SZ_SPACE), 0);
 			KUNIT_EXPECT_EQ(test, kl->start, 4);
 			KUNIT_EXPECT_EQ(test, kl->end, 8);
-			lazymap_listener_unregister(space, &kl->l);
+			lazymap_listener_unregister(&kl->l);
 			zaps++;
 		}
 		KUNIT_EXPECT_EQ(test, kl->calls, zaps);
