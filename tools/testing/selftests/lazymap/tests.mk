@@ -3,5 +3,5 @@
 # UML: the debug UML kernel with lazymap built in (KASAN, lockdep).
 # QEMU: the stock Debian kernel with lazymap's modules and real PCI devices.
 UML_TESTS  := lazymap_core lazymap_fail_nth lazymap_mdev
-QEMU_TESTS := vfio_pci_stock lazymap_core vfio_pci_lazymap lazymap_mdev
+QEMU_TESTS := vfio_pci_stock lazymap_core vfio_pci_lazymap lazymap_mdev lazymap_hwpoison
 BENCH_TESTS := bench_vfio bench_core
