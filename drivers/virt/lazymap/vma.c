@@ -117,7 +117,7 @@ static struct lazymap_vma *lazymap_vma_alloc(struct lazymap_space *space,
  * owner; for fork, current is the parent, so the child's first fault
  * fills the owner in.
  */
-static void lazymap_vm_open(struct vm_area_struct *vma)
+static void lazymap_vma_open(struct vm_area_struct *vma)
 {
 	struct lazymap_vma *orig = vma->vm_private_data;
 	struct lazymap_vma *rec;
@@ -130,7 +130,7 @@ static void lazymap_vm_open(struct vm_area_struct *vma)
 	}
 }
 
-static void lazymap_vm_close(struct vm_area_struct *vma)
+static void lazymap_vma_close(struct vm_area_struct *vma)
 {
 	struct lazymap_vma *rec = vma->vm_private_data;
 	struct lazymap_space *space = rec->space;
@@ -178,7 +178,7 @@ static vm_fault_t lazymap_insert(struct lazymap_space *space,
 	}
 }
 
-static vm_fault_t lazymap_vm_huge_fault(struct vm_fault *vmf,
+static vm_fault_t lazymap_vma_huge_fault(struct vm_fault *vmf,
 					unsigned int order)
 {
 	struct vm_area_struct *vma = vmf->vma;
@@ -244,18 +244,18 @@ out_count:
 	return ret;
 }
 
-static vm_fault_t lazymap_vm_fault(struct vm_fault *vmf)
+static vm_fault_t lazymap_vma_fault(struct vm_fault *vmf)
 {
-	return lazymap_vm_huge_fault(vmf, 0);
+	return lazymap_vma_huge_fault(vmf, 0);
 }
 
 /* No mremap() growth: the space has a fixed size (VM_DONTEXPAND). */
-static const struct vm_operations_struct lazymap_vm_ops = {
-	.open = lazymap_vm_open,
-	.close = lazymap_vm_close,
-	.fault = lazymap_vm_fault,
+static const struct vm_operations_struct lazymap_vma_ops = {
+	.open = lazymap_vma_open,
+	.close = lazymap_vma_close,
+	.fault = lazymap_vma_fault,
 #ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
-	.huge_fault = lazymap_vm_huge_fault,
+	.huge_fault = lazymap_vma_huge_fault,
 #endif
 };
 
@@ -353,7 +353,7 @@ static unsigned int lazymap_folio_level_order(int level)
  * do_shared_fault() unlock it.  The reference from the provider becomes
  * the page table's.
  */
-static vm_fault_t lazymap_vm_folio_fault(struct vm_fault *vmf)
+static vm_fault_t lazymap_vma_folio_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct lazymap_vma *rec = vma->vm_private_data;
@@ -439,10 +439,10 @@ out_unlock:
  * Folio spaces: no ->huge_fault, so that only finish_fault() maps PMDs
  * (and khugepaged leaves the VMA alone, see lazymap_folio_level()).
  */
-static const struct vm_operations_struct lazymap_folio_vm_ops = {
-	.open = lazymap_vm_open,
-	.close = lazymap_vm_close,
-	.fault = lazymap_vm_folio_fault,
+static const struct vm_operations_struct lazymap_folio_vma_ops = {
+	.open = lazymap_vma_open,
+	.close = lazymap_vma_close,
+	.fault = lazymap_vma_folio_fault,
 };
 
 /**
@@ -476,15 +476,15 @@ int lazymap_mmap(struct lazymap_space *space, struct vm_area_struct *vma)
 	switch (space->kind) {
 	case LAZYMAP_KIND_PFN:
 		vm_flags_set(vma, VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
-		vma->vm_ops = &lazymap_vm_ops;
+		vma->vm_ops = &lazymap_vma_ops;
 		break;
 	case LAZYMAP_KIND_PAGE:
 		vm_flags_set(vma, VM_MIXEDMAP | VM_DONTEXPAND);
-		vma->vm_ops = &lazymap_vm_ops;
+		vma->vm_ops = &lazymap_vma_ops;
 		break;
 	case LAZYMAP_KIND_FOLIO:
 		vm_flags_set(vma, VM_DONTEXPAND);
-		vma->vm_ops = &lazymap_folio_vm_ops;
+		vma->vm_ops = &lazymap_folio_vma_ops;
 		break;
 	}
 
