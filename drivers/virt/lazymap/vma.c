@@ -212,14 +212,28 @@ static vm_fault_t lazymap_vma_huge_fault(struct vm_fault *vmf,
 		ret = order ? VM_FAULT_FALLBACK : VM_FAULT_SIGBUS;
 		goto out_unlock;
 	}
-	err = space->ops->resolve(space, pgoff, order, &res);
+	/*
+	 * Ask about the faulting page, not the first page of the block: if
+	 * the block cannot be mapped whole, the fault falls back to that page
+	 * and the provider must not have backed another one for nothing.
+	 */
+	err = space->ops->resolve(space,
+				  pgoff + ((vmf->address - addr) >> PAGE_SHIFT),
+				  order, &res);
 	if (err) {
 		ret = err == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
 		goto out_unlock;
 	}
-	/* The block holding pgoff starts at res.pfn; pgoff is order aligned. */
+	if (order && res.order < order) {
+		ret = VM_FAULT_FALLBACK;
+		goto out_unlock;
+	}
+	/*
+	 * The block of 2^res.order pages holding the faulting page starts at
+	 * res.pfn, and it holds all of pgoff's block (res.order >= order).
+	 */
 	pfn = res.pfn + (pgoff & ((1UL << res.order) - 1));
-	if (order && (res.order < order || (pfn & ((1UL << order) - 1)))) {
+	if (order && (pfn & ((1UL << order) - 1))) {
 		ret = VM_FAULT_FALLBACK;
 		goto out_unlock;
 	}
