@@ -102,6 +102,11 @@ struct lazymap_vma {
 	char comm[TASK_COMM_LEN];
 	atomic64_t faults[LAZYMAP_NR_LEVELS];
 	atomic64_t zaps;
+	/*
+	 * Serializes the faults of this VMA that fill an empty PMD slot, with
+	 * a page table or a PMD entry (see lazymap_insert_pte() in vma.c).
+	 */
+	struct mutex fault_lock;
 };
 
 /* core.c */

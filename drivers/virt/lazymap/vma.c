@@ -100,6 +100,7 @@ static struct lazymap_vma *lazymap_vma_alloc(struct lazymap_space *space,
 	for (i = 0; i < LAZYMAP_NR_LEVELS; i++)
 		atomic64_set(&rec->faults[i], 0);
 	atomic64_set(&rec->zaps, 0);
+	mutex_init(&rec->fault_lock);
 
 	mutex_lock(&space->vmas_lock);
 	list_add_tail(&rec->link, &space->vmas);
@@ -140,38 +141,137 @@ static void lazymap_vma_close(struct vm_area_struct *vma)
 	space->nr_vmas--;
 	mutex_unlock(&space->vmas_lock);
 	vma->vm_private_data = NULL;
+	mutex_destroy(&rec->fault_lock);
 	kfree(rec);
 	lazymap_space_put(space);
 }
 
-static vm_fault_t lazymap_insert(struct lazymap_space *space,
-				 struct vm_fault *vmf, unsigned long addr,
-				 unsigned int order, unsigned long pfn,
-				 struct page *page)
+/*
+ * Page table slots and concurrent faults.  Faults of one block run in
+ * parallel (the gate is held for read, and a fault may hold only the
+ * per-VMA lock), and they need not agree on the size: a PMD fault that
+ * found the block partly revoked falls back to 4 KiB, and after a restore
+ * another thread's PMD fault maps the whole block.  So a 4 KiB insert can
+ * meet a PMD entry installed after its fault began (vmf_insert_pfn() and
+ * vm_insert_page() walk into it as if it were a page table: a BUG with
+ * DEBUG_VM, VM_FAULT_OOM without), and a PMD insert can meet the page
+ * table a 4 KiB insert just allocated (vmf_insert_pfn_pmd() with write set
+ * WARNs on any entry but its own).  The core mm answers both in
+ * finish_fault() by installing the page table under the PMD lock
+ * (pmd_install()) and treating a PMD entry found then as mapped; modules
+ * cannot call that.  Instead, the two transitions of an empty PMD slot
+ * that lazymap's faults make, to a page table (a 4 KiB insert) and to a
+ * PMD entry, are serialized by the VMA record's fault_lock, and each
+ * checks the slot under it:
+ *
+ * - a 4 KiB insert that finds a PMD entry treats the address as mapped;
+ *   one that finds a page table goes ahead without the lock: nothing but
+ *   munmap() (mmap_lock held for write) takes a page table away;
+ * - a PMD insert that finds a page table falls back to 4 KiB; an empty
+ *   slot or its own PMD entry (the write fault of a read-only one, e.g.
+ *   after soft-dirty tracking was reset) it fills or updates, with the
+ *   write flag of the fault.
+ *
+ * Only pfn spaces map PMD entries through these paths (page spaces have
+ * no huge faults, folio spaces map through finish_fault()), so in page
+ * spaces the check only ever finds an empty slot or a page table.
+ */
+static vm_fault_t __lazymap_insert_pte(struct lazymap_space *space,
+				       struct vm_fault *vmf,
+				       unsigned long pfn, struct page *page)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	int err;
 
-	if (space->kind == LAZYMAP_KIND_PAGE) {
-		/* Another thread may have mapped it: -EBUSY is success. */
-		err = vm_insert_page(vma, addr, page);
-		if (err == -EBUSY || !err)
-			return VM_FAULT_NOPAGE;
-		return vmf_error(err);
-	}
+	if (space->kind == LAZYMAP_KIND_PFN)
+		return vmf_insert_pfn(vma, vmf->address & PAGE_MASK, pfn);
+	/* Another thread may have mapped it: -EBUSY is success. */
+	err = vm_insert_page(vma, vmf->address & PAGE_MASK, page);
+	if (err == -EBUSY || !err)
+		return VM_FAULT_NOPAGE;
+	return vmf_error(err);
+}
 
+static vm_fault_t lazymap_insert_pte(struct lazymap_vma *rec,
+				     struct lazymap_space *space,
+				     struct vm_fault *vmf, unsigned long pfn,
+				     struct page *page)
+{
+	pmd_t pmd = pmdp_get_lockless(vmf->pmd);
+	vm_fault_t ret;
+
+	if (pmd_leaf(pmd))
+		return VM_FAULT_NOPAGE;
+	if (!pmd_none(pmd))
+		return __lazymap_insert_pte(space, vmf, pfn, page);
+
+	mutex_lock(&rec->fault_lock);
+	if (pmd_leaf(pmdp_get_lockless(vmf->pmd)))
+		ret = VM_FAULT_NOPAGE;
+	else
+		ret = __lazymap_insert_pte(space, vmf, pfn, page);
+	mutex_unlock(&rec->fault_lock);
+	return ret;
+}
+
+#ifdef CONFIG_ARCH_SUPPORTS_PMD_PFNMAP
+static vm_fault_t lazymap_insert_pmd(struct lazymap_vma *rec,
+				     struct vm_fault *vmf, unsigned long pfn)
+{
+	pmd_t pmd;
+	vm_fault_t ret;
+
+	mutex_lock(&rec->fault_lock);
+	pmd = pmdp_get_lockless(vmf->pmd);
+	if (pmd_none(pmd) || pmd_leaf(pmd))
+		ret = vmf_insert_pfn_pmd(vmf, __pfn_to_pfn_t(pfn, PFN_DEV),
+					 vmf->flags & FAULT_FLAG_WRITE);
+	else
+		ret = VM_FAULT_FALLBACK;
+	mutex_unlock(&rec->fault_lock);
+	return ret;
+}
+#endif
+
+#ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
+/*
+ * A PUD slot changes from empty to a PMD table in the core mm's
+ * pmd_alloc(), outside fault_lock.  So ask vmf_insert_pfn_pud() to update
+ * the entry it finds (write set) only when the slot holds a PUD entry:
+ * that entry is this block's (the only PUD entry lazymap maps here), and
+ * it cannot go before the insert, as zaps hold the gate for write or
+ * mmap_lock for write.  Into an empty slot the entry goes with write
+ * clear, so that a PMD table that took the slot meanwhile is left alone
+ * without a warning; it gets vm_page_prot's write permission all the
+ * same, and a write to a read-only one faults again, into the update.
+ */
+static vm_fault_t lazymap_insert_pud(struct vm_fault *vmf, unsigned long pfn)
+{
+	pud_t pud = pudp_get(vmf->pud);
+
+	if (!pud_none(pud) && !pud_leaf(pud))
+		return VM_FAULT_FALLBACK;
+	return vmf_insert_pfn_pud(vmf, __pfn_to_pfn_t(pfn, PFN_DEV),
+				  pud_leaf(pud) &&
+				  (vmf->flags & FAULT_FLAG_WRITE));
+}
+#endif
+
+static vm_fault_t lazymap_insert(struct lazymap_vma *rec,
+				 struct lazymap_space *space,
+				 struct vm_fault *vmf, unsigned int order,
+				 unsigned long pfn, struct page *page)
+{
 	switch (order) {
 	case 0:
-		return vmf_insert_pfn(vma, addr, pfn);
+		return lazymap_insert_pte(rec, space, vmf, pfn, page);
 #ifdef CONFIG_ARCH_SUPPORTS_PMD_PFNMAP
 	case PMD_ORDER:
-		return vmf_insert_pfn_pmd(vmf, __pfn_to_pfn_t(pfn, PFN_DEV),
-					  vmf->flags & FAULT_FLAG_WRITE);
+		return lazymap_insert_pmd(rec, vmf, pfn);
 #endif
 #ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
 	case PUD_ORDER:
-		return vmf_insert_pfn_pud(vmf, __pfn_to_pfn_t(pfn, PFN_DEV),
-					  vmf->flags & FAULT_FLAG_WRITE);
+		return lazymap_insert_pud(vmf, pfn);
 #endif
 	default:
 		return VM_FAULT_FALLBACK;
@@ -237,7 +337,7 @@ static vm_fault_t lazymap_vma_huge_fault(struct vm_fault *vmf,
 		ret = VM_FAULT_FALLBACK;
 		goto out_unlock;
 	}
-	ret = lazymap_insert(space, vmf, addr, order, pfn, res.page);
+	ret = lazymap_insert(rec, space, vmf, order, pfn, res.page);
 	if (!(ret & (VM_FAULT_ERROR | VM_FAULT_FALLBACK))) {
 		unsigned int level = lazymap_order_level(order);
 
