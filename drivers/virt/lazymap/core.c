@@ -424,8 +424,7 @@ static void lazymap_unmap(struct lazymap_space *space, pgoff_t first,
 {
 	lockdep_assert_held_write(space->gate);
 
-	unmap_mapping_range(space->mapping, (loff_t)first << PAGE_SHIFT,
-			    (loff_t)(last - first + 1) << PAGE_SHIFT, true);
+	lazymap_unmap_vmas(space, first, last);
 	if (space->kind == LAZYMAP_KIND_FOLIO)
 		lazymap_unmap_folios(space, first, last);
 	mutex_lock(&space->listeners_lock);

@@ -113,6 +113,10 @@ struct lazymap_vma {
 void lazymap_track_zap(struct lazymap_space *space, pgoff_t first,
 		       pgoff_t last);
 
+/* vma.c */
+void lazymap_unmap_vmas(struct lazymap_space *space, pgoff_t first,
+			pgoff_t last);
+
 /* vma.c, internals exposed to the KUnit tests */
 #if IS_ENABLED(CONFIG_KUNIT)
 int lazymap_fault_fits(unsigned long vm_start, unsigned long vm_end,

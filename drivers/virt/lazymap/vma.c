@@ -363,6 +363,44 @@ static vm_fault_t lazymap_vma_fault(struct vm_fault *vmf)
 	return lazymap_vma_huge_fault(vmf, 0);
 }
 
+#ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
+/*
+ * No PUD entry may span a VMA boundary.  6.12's __split_vma() splits the
+ * PMD entries at the new boundary (vma_adjust_trans_huge()) but not PUD
+ * entries: mprotect() of part of one then walks the PUD entry as if it
+ * were a PMD table (an oops), and unmapping part of one trips
+ * __split_huge_pud_locked()'s VM_BUG_ON_VMA().  So unmap the PUD entry
+ * around @addr before the split (munmap(), mprotect() and mremap() of part
+ * of the VMA all come here first); each part refaults its share of the
+ * block in smaller entries.  mmap_lock is held for write, but a fault
+ * under the per-VMA lock (create_huge_pud() calls ->huge_fault without
+ * checking for one) could map the block again before __split_vma() locks
+ * the VMA: lock it before looking.
+ */
+static int lazymap_vma_may_split(struct vm_area_struct *vma, unsigned long addr)
+{
+	unsigned long start = ALIGN_DOWN(addr, PUD_SIZE);
+	pgd_t *pgd;
+	p4d_t *p4d;
+	pud_t *pud;
+
+	if (start == addr || start < vma->vm_start ||
+	    vma->vm_end - start < PUD_SIZE)
+		return 0;
+	vma_start_write(vma);
+	pgd = pgd_offset(vma->vm_mm, start);
+	if (pgd_none(*pgd) || pgd_bad(*pgd))
+		return 0;
+	p4d = p4d_offset(pgd, start);
+	if (p4d_none(*p4d) || p4d_bad(*p4d))
+		return 0;
+	pud = pud_offset(p4d, start);
+	if (pud_leaf(pudp_get(pud)))
+		zap_page_range_single(vma, start, PUD_SIZE, NULL);
+	return 0;
+}
+#endif
+
 /* No mremap() growth: the space has a fixed size (VM_DONTEXPAND). */
 static const struct vm_operations_struct lazymap_vma_ops = {
 	.open = lazymap_vma_open,
@@ -370,6 +408,9 @@ static const struct vm_operations_struct lazymap_vma_ops = {
 	.fault = lazymap_vma_fault,
 #ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
 	.huge_fault = lazymap_vma_huge_fault,
+#endif
+#ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
+	.may_split = lazymap_vma_may_split,
 #endif
 };
 
@@ -608,6 +649,27 @@ int lazymap_mmap(struct lazymap_space *space, struct vm_area_struct *vma)
 	return 0;
 }
 EXPORT_SYMBOL_GPL(lazymap_mmap);
+
+/*
+ * Unmap page offsets [first, last] of @space from every VMA.  Unmapping
+ * part of a PUD entry makes zap_pud_range() split it, which asserts
+ * mmap_lock, not held here (the gate is).  Only pfn spaces of at least a
+ * PUD block can have PUD entries, each mapping a PUD-aligned block of
+ * page offsets: for those, round the range out to whole PUD blocks, so
+ * every PUD entry goes whole; what goes beyond the range refaults.
+ */
+void lazymap_unmap_vmas(struct lazymap_space *space, pgoff_t first,
+			pgoff_t last)
+{
+#ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
+	if (space->kind == LAZYMAP_KIND_PFN && space->size >= PUD_SIZE) {
+		first = ALIGN_DOWN(first, 1UL << PUD_ORDER);
+		last = ALIGN(last + 1, 1UL << PUD_ORDER) - 1;
+	}
+#endif
+	unmap_mapping_range(space->mapping, (loff_t)first << PAGE_SHIFT,
+			    (loff_t)(last - first + 1) << PAGE_SHIFT, true);
+}
 
 /* Count a zap of [first, last] against every record whose VMA overlaps. */
 void lazymap_track_zap(struct lazymap_space *space, pgoff_t first,
