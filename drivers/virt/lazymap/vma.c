@@ -279,7 +279,7 @@ static vm_fault_t lazymap_insert(struct lazymap_vma *rec,
 }
 
 static vm_fault_t lazymap_vma_huge_fault(struct vm_fault *vmf,
-					unsigned int order)
+					 unsigned int order)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct lazymap_vma *rec = vma->vm_private_data;
