@@ -54,7 +54,8 @@ VISIBLE_IF_KUNIT int lazymap_fault_fits(unsigned long vm_start,
 	unsigned long size = PAGE_SIZE << order;
 	unsigned long addr = ALIGN_DOWN(address, size);
 
-	if (addr < vm_start || addr > vm_end - size)
+	/* vm_end - addr, not vm_end - size: that wraps when vm_end < size. */
+	if (addr < vm_start || addr >= vm_end || vm_end - addr < size)
 		return -ERANGE;
 	*aligned = addr;
 	*pgoff = vm_pgoff + ((addr - vm_start) >> PAGE_SHIFT);
