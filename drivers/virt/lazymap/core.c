@@ -321,8 +321,7 @@ static void lazymap_unmap(struct lazymap_space *space, pgoff_t first,
 	lockdep_assert_held_write(space->gate);
 
 	lazymap_inval_begin(space, first, last + 1);
-	unmap_mapping_range(space->mapping, (loff_t)first << PAGE_SHIFT,
-			    (loff_t)(last - first + 1) << PAGE_SHIFT, true);
+	lazymap_unmap_vmas(space, first, last);
 	if (space->kind == LAZYMAP_KIND_FOLIO)
 		lazymap_unmap_folios(space, first, last);
 	lazymap_invalidate_listeners(space, first, last + 1, reason);

@@ -132,6 +132,11 @@ struct lazymap_vma {
 	char comm[TASK_COMM_LEN];
 	atomic64_t faults[LAZYMAP_NR_LEVELS];
 	atomic64_t zaps;
+	/*
+	 * Serializes the faults of this VMA that fill an empty PMD slot, with
+	 * a page table or a PMD entry (see lazymap_insert_pte() in vma.c).
+	 */
+	struct mutex fault_lock;
 };
 
 /* folio.c */
@@ -192,6 +197,10 @@ static inline void lazymap_hook(struct lazymap_space *space,
 /* core.c */
 void lazymap_track_zap(struct lazymap_space *space, pgoff_t first,
 		       pgoff_t last);
+
+/* vma.c */
+void lazymap_unmap_vmas(struct lazymap_space *space, pgoff_t first,
+			pgoff_t last);
 
 /* vma.c, internals exposed to the KUnit tests */
 #if IS_ENABLED(CONFIG_KUNIT)

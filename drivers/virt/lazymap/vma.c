@@ -54,7 +54,8 @@ VISIBLE_IF_KUNIT int lazymap_fault_fits(unsigned long vm_start,
 	unsigned long size = PAGE_SIZE << order;
 	unsigned long addr = ALIGN_DOWN(address, size);
 
-	if (addr < vm_start || addr > vm_end - size)
+	/* vm_end - addr, not vm_end - size: that wraps when vm_end < size. */
+	if (addr < vm_start || addr >= vm_end || vm_end - addr < size)
 		return -ERANGE;
 	*aligned = addr;
 	*pgoff = vm_pgoff + ((addr - vm_start) >> PAGE_SHIFT);
@@ -100,6 +101,7 @@ static struct lazymap_vma *lazymap_vma_alloc(struct lazymap_space *space,
 	for (i = 0; i < LAZYMAP_NR_LEVELS; i++)
 		atomic64_set(&rec->faults[i], 0);
 	atomic64_set(&rec->zaps, 0);
+	mutex_init(&rec->fault_lock);
 
 	mutex_lock(&space->vmas_lock);
 	list_add_tail(&rec->link, &space->vmas);
@@ -117,7 +119,7 @@ static struct lazymap_vma *lazymap_vma_alloc(struct lazymap_space *space,
  * owner; for fork, current is the parent, so the child's first fault
  * fills the owner in.
  */
-static void lazymap_vm_open(struct vm_area_struct *vma)
+static void lazymap_vma_open(struct vm_area_struct *vma)
 {
 	struct lazymap_vma *orig = vma->vm_private_data;
 	struct lazymap_vma *rec;
@@ -130,7 +132,7 @@ static void lazymap_vm_open(struct vm_area_struct *vma)
 	}
 }
 
-static void lazymap_vm_close(struct vm_area_struct *vma)
+static void lazymap_vma_close(struct vm_area_struct *vma)
 {
 	struct lazymap_vma *rec = vma->vm_private_data;
 	struct lazymap_space *space = rec->space;
@@ -140,46 +142,145 @@ static void lazymap_vm_close(struct vm_area_struct *vma)
 	space->nr_vmas--;
 	mutex_unlock(&space->vmas_lock);
 	vma->vm_private_data = NULL;
+	mutex_destroy(&rec->fault_lock);
 	kfree(rec);
 	lazymap_space_put(space);
 }
 
-static vm_fault_t lazymap_insert(struct lazymap_space *space,
-				 struct vm_fault *vmf, unsigned long addr,
-				 unsigned int order, unsigned long pfn,
-				 struct page *page)
+/*
+ * Page table slots and concurrent faults.  Faults of one block run in
+ * parallel (the gate is held for read, and a fault may hold only the
+ * per-VMA lock), and they need not agree on the size: a PMD fault that
+ * found the block partly revoked falls back to 4 KiB, and after a restore
+ * another thread's PMD fault maps the whole block.  So a 4 KiB insert can
+ * meet a PMD entry installed after its fault began (vmf_insert_pfn() and
+ * vm_insert_page() walk into it as if it were a page table: a BUG with
+ * DEBUG_VM, VM_FAULT_OOM without), and a PMD insert can meet the page
+ * table a 4 KiB insert just allocated (vmf_insert_pfn_pmd() with write set
+ * WARNs on any entry but its own).  The core mm answers both in
+ * finish_fault() by installing the page table under the PMD lock
+ * (pmd_install()) and treating a PMD entry found then as mapped; modules
+ * cannot call that.  Instead, the two transitions of an empty PMD slot
+ * that lazymap's faults make, to a page table (a 4 KiB insert) and to a
+ * PMD entry, are serialized by the VMA record's fault_lock, and each
+ * checks the slot under it:
+ *
+ * - a 4 KiB insert that finds a PMD entry treats the address as mapped;
+ *   one that finds a page table goes ahead without the lock: nothing but
+ *   munmap() (mmap_lock held for write) takes a page table away;
+ * - a PMD insert that finds a page table falls back to 4 KiB; an empty
+ *   slot or its own PMD entry (the write fault of a read-only one, e.g.
+ *   after soft-dirty tracking was reset) it fills or updates, with the
+ *   write flag of the fault.
+ *
+ * Only pfn spaces map PMD entries through these paths (page spaces have
+ * no huge faults, folio spaces map through finish_fault()), so in page
+ * spaces the check only ever finds an empty slot or a page table.
+ */
+static vm_fault_t __lazymap_insert_pte(struct lazymap_space *space,
+				       struct vm_fault *vmf,
+				       unsigned long pfn, struct page *page)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	int err;
 
-	if (space->kind == LAZYMAP_KIND_PAGE) {
-		/* Another thread may have mapped it: -EBUSY is success. */
-		err = vm_insert_page(vma, addr, page);
-		if (err == -EBUSY || !err)
-			return VM_FAULT_NOPAGE;
-		return vmf_error(err);
-	}
+	if (space->kind == LAZYMAP_KIND_PFN)
+		return vmf_insert_pfn(vma, vmf->address & PAGE_MASK, pfn);
+	/* Another thread may have mapped it: -EBUSY is success. */
+	err = vm_insert_page(vma, vmf->address & PAGE_MASK, page);
+	if (err == -EBUSY || !err)
+		return VM_FAULT_NOPAGE;
+	return vmf_error(err);
+}
 
+static vm_fault_t lazymap_insert_pte(struct lazymap_vma *rec,
+				     struct lazymap_space *space,
+				     struct vm_fault *vmf, unsigned long pfn,
+				     struct page *page)
+{
+	pmd_t pmd = pmdp_get_lockless(vmf->pmd);
+	vm_fault_t ret;
+
+	if (pmd_leaf(pmd))
+		return VM_FAULT_NOPAGE;
+	if (!pmd_none(pmd))
+		return __lazymap_insert_pte(space, vmf, pfn, page);
+
+	mutex_lock(&rec->fault_lock);
+	if (pmd_leaf(pmdp_get_lockless(vmf->pmd)))
+		ret = VM_FAULT_NOPAGE;
+	else
+		ret = __lazymap_insert_pte(space, vmf, pfn, page);
+	mutex_unlock(&rec->fault_lock);
+	return ret;
+}
+
+#ifdef CONFIG_ARCH_SUPPORTS_PMD_PFNMAP
+static vm_fault_t lazymap_insert_pmd(struct lazymap_vma *rec,
+				     struct vm_fault *vmf, unsigned long pfn)
+{
+	pmd_t pmd;
+	vm_fault_t ret;
+
+	mutex_lock(&rec->fault_lock);
+	pmd = pmdp_get_lockless(vmf->pmd);
+	if (pmd_none(pmd) || pmd_leaf(pmd))
+		ret = vmf_insert_pfn_pmd(vmf, __pfn_to_pfn_t(pfn, PFN_DEV),
+					 vmf->flags & FAULT_FLAG_WRITE);
+	else
+		ret = VM_FAULT_FALLBACK;
+	mutex_unlock(&rec->fault_lock);
+	return ret;
+}
+#endif
+
+#ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
+/*
+ * A PUD slot changes from empty to a PMD table in the core mm's
+ * pmd_alloc(), outside fault_lock.  So ask vmf_insert_pfn_pud() to update
+ * the entry it finds (write set) only when the slot holds a PUD entry:
+ * that entry is this block's (the only PUD entry lazymap maps here), and
+ * it cannot go before the insert, as zaps hold the gate for write or
+ * mmap_lock for write.  Into an empty slot the entry goes with write
+ * clear, so that a PMD table that took the slot meanwhile is left alone
+ * without a warning; it gets vm_page_prot's write permission all the
+ * same, and a write to a read-only one faults again, into the update.
+ */
+static vm_fault_t lazymap_insert_pud(struct vm_fault *vmf, unsigned long pfn)
+{
+	pud_t pud = pudp_get(vmf->pud);
+
+	if (!pud_none(pud) && !pud_leaf(pud))
+		return VM_FAULT_FALLBACK;
+	return vmf_insert_pfn_pud(vmf, __pfn_to_pfn_t(pfn, PFN_DEV),
+				  pud_leaf(pud) &&
+				  (vmf->flags & FAULT_FLAG_WRITE));
+}
+#endif
+
+static vm_fault_t lazymap_insert(struct lazymap_vma *rec,
+				 struct lazymap_space *space,
+				 struct vm_fault *vmf, unsigned int order,
+				 unsigned long pfn, struct page *page)
+{
 	switch (order) {
 	case 0:
-		return vmf_insert_pfn(vma, addr, pfn);
+		return lazymap_insert_pte(rec, space, vmf, pfn, page);
 #ifdef CONFIG_ARCH_SUPPORTS_PMD_PFNMAP
 	case PMD_ORDER:
-		return vmf_insert_pfn_pmd(vmf, __pfn_to_pfn_t(pfn, PFN_DEV),
-					  vmf->flags & FAULT_FLAG_WRITE);
+		return lazymap_insert_pmd(rec, vmf, pfn);
 #endif
 #ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
 	case PUD_ORDER:
-		return vmf_insert_pfn_pud(vmf, __pfn_to_pfn_t(pfn, PFN_DEV),
-					  vmf->flags & FAULT_FLAG_WRITE);
+		return lazymap_insert_pud(vmf, pfn);
 #endif
 	default:
 		return VM_FAULT_FALLBACK;
 	}
 }
 
-static vm_fault_t lazymap_vm_huge_fault(struct vm_fault *vmf,
-					unsigned int order)
+static vm_fault_t lazymap_vma_huge_fault(struct vm_fault *vmf,
+					 unsigned int order)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct lazymap_vma *rec = vma->vm_private_data;
@@ -212,18 +313,32 @@ static vm_fault_t lazymap_vm_huge_fault(struct vm_fault *vmf,
 		ret = order ? VM_FAULT_FALLBACK : VM_FAULT_SIGBUS;
 		goto out_unlock;
 	}
-	err = space->ops->resolve(space, pgoff, order, &res);
+	/*
+	 * Ask about the faulting page, not the first page of the block: if
+	 * the block cannot be mapped whole, the fault falls back to that page
+	 * and the provider must not have backed another one for nothing.
+	 */
+	err = space->ops->resolve(space,
+				  pgoff + ((vmf->address - addr) >> PAGE_SHIFT),
+				  order, &res);
 	if (err) {
 		ret = err == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
 		goto out_unlock;
 	}
-	/* The block holding pgoff starts at res.pfn; pgoff is order aligned. */
-	pfn = res.pfn + (pgoff & ((1UL << res.order) - 1));
-	if (order && (res.order < order || (pfn & ((1UL << order) - 1)))) {
+	if (order && res.order < order) {
 		ret = VM_FAULT_FALLBACK;
 		goto out_unlock;
 	}
-	ret = lazymap_insert(space, vmf, addr, order, pfn, res.page);
+	/*
+	 * The block of 2^res.order pages holding the faulting page starts at
+	 * res.pfn, and it holds all of pgoff's block (res.order >= order).
+	 */
+	pfn = res.pfn + (pgoff & ((1UL << res.order) - 1));
+	if (order && (pfn & ((1UL << order) - 1))) {
+		ret = VM_FAULT_FALLBACK;
+		goto out_unlock;
+	}
+	ret = lazymap_insert(rec, space, vmf, order, pfn, res.page);
 	if (!(ret & (VM_FAULT_ERROR | VM_FAULT_FALLBACK))) {
 		unsigned int level = lazymap_order_level(order);
 
@@ -244,18 +359,59 @@ out_count:
 	return ret;
 }
 
-static vm_fault_t lazymap_vm_fault(struct vm_fault *vmf)
+static vm_fault_t lazymap_vma_fault(struct vm_fault *vmf)
 {
-	return lazymap_vm_huge_fault(vmf, 0);
+	return lazymap_vma_huge_fault(vmf, 0);
 }
 
+#ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
+/*
+ * No PUD entry may span a VMA boundary.  6.12's __split_vma() splits the
+ * PMD entries at the new boundary (vma_adjust_trans_huge()) but not PUD
+ * entries: mprotect() of part of one then walks the PUD entry as if it
+ * were a PMD table (an oops), and unmapping part of one trips
+ * __split_huge_pud_locked()'s VM_BUG_ON_VMA().  So unmap the PUD entry
+ * around @addr before the split (munmap(), mprotect() and mremap() of part
+ * of the VMA all come here first); each part refaults its share of the
+ * block in smaller entries.  mmap_lock is held for write, but a fault
+ * under the per-VMA lock (create_huge_pud() calls ->huge_fault without
+ * checking for one) could map the block again before __split_vma() locks
+ * the VMA: lock it before looking.
+ */
+static int lazymap_vma_may_split(struct vm_area_struct *vma, unsigned long addr)
+{
+	unsigned long start = ALIGN_DOWN(addr, PUD_SIZE);
+	pgd_t *pgd;
+	p4d_t *p4d;
+	pud_t *pud;
+
+	if (start == addr || start < vma->vm_start ||
+	    vma->vm_end - start < PUD_SIZE)
+		return 0;
+	vma_start_write(vma);
+	pgd = pgd_offset(vma->vm_mm, start);
+	if (pgd_none(*pgd) || pgd_bad(*pgd))
+		return 0;
+	p4d = p4d_offset(pgd, start);
+	if (p4d_none(*p4d) || p4d_bad(*p4d))
+		return 0;
+	pud = pud_offset(p4d, start);
+	if (pud_leaf(pudp_get(pud)))
+		zap_page_range_single(vma, start, PUD_SIZE, NULL);
+	return 0;
+}
+#endif
+
 /* No mremap() growth: the space has a fixed size (VM_DONTEXPAND). */
-static const struct vm_operations_struct lazymap_vm_ops = {
-	.open = lazymap_vm_open,
-	.close = lazymap_vm_close,
-	.fault = lazymap_vm_fault,
+static const struct vm_operations_struct lazymap_vma_ops = {
+	.open = lazymap_vma_open,
+	.close = lazymap_vma_close,
+	.fault = lazymap_vma_fault,
 #ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
-	.huge_fault = lazymap_vm_huge_fault,
+	.huge_fault = lazymap_vma_huge_fault,
+#endif
+#ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
+	.may_split = lazymap_vma_may_split,
 #endif
 };
 
@@ -353,7 +509,7 @@ static unsigned int lazymap_folio_level_order(int level)
  * do_shared_fault() unlock it.  The reference from the provider becomes
  * the page table's.
  */
-static vm_fault_t lazymap_vm_folio_fault(struct vm_fault *vmf)
+static vm_fault_t lazymap_vma_folio_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct lazymap_vma *rec = vma->vm_private_data;
@@ -439,10 +595,10 @@ out_unlock:
  * Folio spaces: no ->huge_fault, so that only finish_fault() maps PMDs
  * (and khugepaged leaves the VMA alone, see lazymap_folio_level()).
  */
-static const struct vm_operations_struct lazymap_folio_vm_ops = {
-	.open = lazymap_vm_open,
-	.close = lazymap_vm_close,
-	.fault = lazymap_vm_folio_fault,
+static const struct vm_operations_struct lazymap_folio_vma_ops = {
+	.open = lazymap_vma_open,
+	.close = lazymap_vma_close,
+	.fault = lazymap_vma_folio_fault,
 };
 
 /**
@@ -476,15 +632,15 @@ int lazymap_mmap(struct lazymap_space *space, struct vm_area_struct *vma)
 	switch (space->kind) {
 	case LAZYMAP_KIND_PFN:
 		vm_flags_set(vma, VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
-		vma->vm_ops = &lazymap_vm_ops;
+		vma->vm_ops = &lazymap_vma_ops;
 		break;
 	case LAZYMAP_KIND_PAGE:
 		vm_flags_set(vma, VM_MIXEDMAP | VM_DONTEXPAND);
-		vma->vm_ops = &lazymap_vm_ops;
+		vma->vm_ops = &lazymap_vma_ops;
 		break;
 	case LAZYMAP_KIND_FOLIO:
 		vm_flags_set(vma, VM_DONTEXPAND);
-		vma->vm_ops = &lazymap_folio_vm_ops;
+		vma->vm_ops = &lazymap_folio_vma_ops;
 		break;
 	}
 
@@ -494,6 +650,27 @@ int lazymap_mmap(struct lazymap_space *space, struct vm_area_struct *vma)
 	return 0;
 }
 EXPORT_SYMBOL_GPL(lazymap_mmap);
+
+/*
+ * Unmap page offsets [first, last] of @space from every VMA.  Unmapping
+ * part of a PUD entry makes zap_pud_range() split it, which asserts
+ * mmap_lock, not held here (the gate is).  Only pfn spaces of at least a
+ * PUD block can have PUD entries, each mapping a PUD-aligned block of
+ * page offsets: for those, round the range out to whole PUD blocks, so
+ * every PUD entry goes whole; what goes beyond the range refaults.
+ */
+void lazymap_unmap_vmas(struct lazymap_space *space, pgoff_t first,
+			pgoff_t last)
+{
+#ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
+	if (space->kind == LAZYMAP_KIND_PFN && space->size >= PUD_SIZE) {
+		first = ALIGN_DOWN(first, 1UL << PUD_ORDER);
+		last = ALIGN(last + 1, 1UL << PUD_ORDER) - 1;
+	}
+#endif
+	unmap_mapping_range(space->mapping, (loff_t)first << PAGE_SHIFT,
+			    (loff_t)(last - first + 1) << PAGE_SHIFT, true);
+}
 
 /* Count a zap of [first, last] against every record whose VMA overlaps. */
 void lazymap_track_zap(struct lazymap_space *space, pgoff_t first,

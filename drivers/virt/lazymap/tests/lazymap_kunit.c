@@ -70,6 +70,10 @@ static const struct fits_case fits_cases[] = {
 	  -ERANGE },
 	{ "top of address space", 0xffffffffffc00000UL, 0xfffffffffffff000UL,
 	  0, 0xffffffffffffefffUL, 9, -ERANGE },
+	/* VMAs ending below the block size: vm_end - size must not wrap. */
+	{ "pmd vma ends below 2M", 0, 0x100000, 0, 0x1000, 9, -ERANGE },
+	{ "pud vma ends below 1G", 0, 0x20000000, 0, 0x1000, 18, -ERANGE },
+	{ "pmd vma of one page", 0, 0x1000, 0, 0, 9, -ERANGE },
 };
 
 static void fits_desc(const struct fits_case *c, char *desc)

@@ -1867,6 +1867,38 @@ TEST_F(lazymap_huge, aligned_first_touch)
 		ASSERT_EQ(pat(pg), p[pg * PG + 7]);
 }
 
+/*
+ * A space of 4 KiB blocks mapped at a PMD-aligned address: every PMD fault
+ * falls back, and the provider must back only the pages that are touched.
+ * The PMD attempt asks the provider about the faulting page, not about the
+ * first page of its block, which nobody touched (fail-nth's revoke_fill
+ * found that page counted on x86).
+ */
+TEST_F(lazymap_huge, fallback_backs_touched_pages)
+{
+	const size_t touched[] = { SZ_2M + 5 * PG, 3 * SZ_2M + 300 * PG };
+	struct lazymap_test_stats st;
+	volatile uint8_t *p;
+	size_t i;
+	__u32 id;
+	int fd;
+
+	fd = lm_create(self->dev_fd, variant->flags, HUGE_LEN, 0, &id);
+	ASSERT_LE(0, fd)
+		TH_LOG("CREATE 8 MiB, order 0: %s", strerror(-fd));
+	p = lm_huge_map_in(self->reserve, fd, 0, HUGE_LEN, 0);
+	ASSERT_NE(NULL, p);
+	for (i = 0; i < ARRAY_SIZE(touched); i++)
+		p[touched[i]] = i + 1;
+	ASSERT_EQ(0, lm_stats(fd, &st));
+	EXPECT_EQ((__u64)ARRAY_SIZE(touched), st.pages);
+	EXPECT_EQ((__u64)ARRAY_SIZE(touched), st.faults[0]);
+	EXPECT_EQ(0ULL, st.faults[1]);
+	for (i = 0; i < ARRAY_SIZE(touched); i++)
+		EXPECT_EQ(i + 1, p[touched[i]]);
+	close(fd);
+}
+
 TEST_F(lazymap_huge, misaligned_address)
 {
 	struct lazymap_test_stats st;
@@ -1943,6 +1975,94 @@ TEST_F(lazymap_huge, zap_inside_block)
 }
 
 /*
+ * munmap, mprotect and mremap of one page inside a PMD-mapped block of an
+ * 8 MiB mapping: the VMA splits (6.12 splits the PMD entry at the new
+ * boundary), every page left in place keeps its data on both sides, the
+ * page itself has what the operation left of it, and a revoke of the page
+ * next to it still reaches the right part: SIGBUS there and nowhere else.
+ */
+enum huge_split_op { HUGE_MUNMAP, HUGE_MPROTECT, HUGE_MREMAP };
+
+static void huge_split(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(lazymap_huge) *self, enum huge_split_op op)
+{
+	const size_t t = SZ_2M / PG + 3;	/* the page split out */
+	volatile uint8_t *p, *moved = NULL;
+	void *dest;
+	size_t pg;
+	long bad;
+
+	p = huge_map(self, 0, HUGE_LEN, 0);
+	ASSERT_NE(NULL, p);
+	pattern_write(p, 0, HUGE_PAGES);
+
+	switch (op) {
+	case HUGE_MUNMAP:
+		ASSERT_EQ(0, munmap((void *)(p + t * PG), PG));
+		break;
+	case HUGE_MPROTECT:
+		ASSERT_EQ(0, mprotect((void *)(p + t * PG), PG, PROT_READ));
+		EXPECT_EQ(-1, pattern_mismatch(p, t, 1));
+		break;
+	case HUGE_MREMAP:
+		dest = mmap(NULL, PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+			    -1, 0);
+		ASSERT_NE(MAP_FAILED, dest);
+		moved = mremap((void *)(p + t * PG), PG, PG,
+			       MREMAP_MAYMOVE | MREMAP_FIXED, dest);
+		if (moved == MAP_FAILED)
+			munmap(dest, PG);
+		ASSERT_EQ(dest, (void *)moved)
+			TH_LOG("mremap: %s", strerror(errno));
+		EXPECT_EQ(-1L, first_mismatch(moved, PG, pat(t)));
+		break;
+	}
+	bad = pattern_mismatch(p, 0, t);
+	EXPECT_EQ(-1, bad) TH_LOG("offset 0x%lx before the page", bad);
+	bad = pattern_mismatch(p, t + 1, HUGE_PAGES - t - 1);
+	EXPECT_EQ(-1, bad) TH_LOG("offset 0x%lx after the page", bad);
+
+	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_REVOKE, (t + 1) * PG, PG,
+			      0));
+	EXPECT_EQ(0UL, sigbus_pages(p, t * PG, PG));
+	EXPECT_EQ(1UL, sigbus_pages(p + (t + 1) * PG, PG, PG));
+	EXPECT_EQ(0UL, sigbus_pages(p + (t + 2) * PG,
+				    HUGE_LEN - (t + 2) * PG, PG));
+	if (moved) {
+		EXPECT_EQ(0UL, sigbus_pages(moved, PG, PG));
+	} else if (op == HUGE_MPROTECT) {
+		EXPECT_EQ(0UL, sigbus_pages(p + t * PG, PG, PG));
+	}
+	ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_RESTORE, 0, HUGE_LEN, 0));
+	/* Writable on both sides. */
+	for (pg = 0; pg < HUGE_PAGES; pg++) {
+		if (pg != t)
+			p[pg * PG] = ~pat(pg);
+	}
+	for (pg = 0; pg < HUGE_PAGES; pg++) {
+		if (pg != t)
+			EXPECT_EQ((uint8_t)~pat(pg), p[pg * PG]);
+	}
+	if (moved)
+		munmap((void *)moved, PG);
+}
+
+TEST_F(lazymap_huge, split_munmap)
+{
+	huge_split(_metadata, self, HUGE_MUNMAP);
+}
+
+TEST_F(lazymap_huge, split_mprotect)
+{
+	huge_split(_metadata, self, HUGE_MPROTECT);
+}
+
+TEST_F(lazymap_huge, split_mremap)
+{
+	huge_split(_metadata, self, HUGE_MREMAP);
+}
+
+/*
  * concurrent_revoke on PMD-mapped blocks: readers of all of an 8 MiB
  * mapping at a 2 MiB-aligned address, touched whole first (PMD entries
  * where the flavour maps them), while the revoker revokes, fills and
@@ -2007,6 +2127,126 @@ TEST_F_TIMEOUT(lazymap_huge, concurrent_revoke_pmd, 600)
 		EXPECT_LE((unsigned long long)SZ_2M >> 10, kb)
 			TH_LOG("block 0 is not PMD-mapped after the race");
 	}
+}
+
+/*
+ * The fault-size race from both sides, with writes.  Each round maps the
+ * space afresh (no page table below any PMD slot), revokes one page of
+ * every block and lets two writers per block start at the block's first
+ * page while the space is restored: a writer whose PMD fault fell back
+ * (partly revoked) meets, on its way to a 4 KiB insert, a PMD entry
+ * the other one mapped after the restore, or the other way round a PMD
+ * write fault meets the page table of a 4 KiB insert.  The kernel must
+ * take both as "mapped meanwhile" (without a fix: a BUG in walk_to_pmd()
+ * under DEBUG_VM, VM_FAULT_OOM leaking to the page fault handler, or the
+ * WARN of insert_pfn_pmd()); the test checks the data and that the kernel
+ * did not become tainted by a warning.
+ */
+#define CW_ROUNDS	40
+#define CW_WRITERS	((int)(2 * HUGE_LEN / SZ_2M))
+#define TAINT_WARN	(1L << 9)
+
+struct cw_ctx {
+	volatile uint8_t *map;
+	int go;			/* atomic: writers may start */
+	int restored;		/* atomic: the space is restored */
+};
+
+struct cw_writer {
+	struct cw_ctx *ctx;
+	pthread_t thread;
+	size_t first;		/* the page it starts at */
+	unsigned long sigbus;
+};
+
+/*
+ * Write every page, from ->first round the space, until a pass that began
+ * after the restore is done.
+ */
+static void *cw_write(void *arg)
+{
+	struct cw_writer *w = arg;
+	size_t i, pg;
+	bool last;
+
+	while (!__atomic_load_n(&w->ctx->go, __ATOMIC_ACQUIRE))
+		sched_yield();
+	do {
+		last = __atomic_load_n(&w->ctx->restored, __ATOMIC_ACQUIRE);
+		for (i = 0; i < HUGE_PAGES; i++) {
+			pg = (w->first + i) % HUGE_PAGES;
+			if (write_byte(w->ctx->map + pg * PG + 1, pat(pg)))
+				w->sigbus++;
+		}
+	} while (!last);
+	return NULL;
+}
+
+static long kernel_taint(void)
+{
+	char buf[32];
+	FILE *f = fopen("/proc/sys/kernel/tainted", "r");
+	long t = -1;
+
+	if (f) {
+		if (fgets(buf, sizeof(buf), f))
+			t = strtol(buf, NULL, 10);
+		fclose(f);
+	}
+	return t;
+}
+
+TEST_F_TIMEOUT(lazymap_huge, concurrent_write_pmd, 600)
+{
+	struct cw_writer writers[CW_WRITERS];
+	long taint0 = kernel_taint(), taint;
+	struct cw_ctx ctx;
+	unsigned int round;
+	size_t b, pg;
+	int i, ret;
+
+	if (!variant->pmd)
+		SKIP(return, "this flavour maps no PMD entries");
+	ASSERT_LE(0, taint0);
+	if (taint0 & TAINT_WARN)
+		TH_LOG("the kernel warned before: a new warning goes unseen");
+	for (round = 0; round < CW_ROUNDS; round++) {
+		ctx.go = 0;
+		ctx.restored = 0;
+		/* MAP_FIXED over the last round's: empty PMD slots again. */
+		ctx.map = huge_map(self, 0, HUGE_LEN, 0);
+		ASSERT_NE(NULL, ctx.map);
+		for (b = 0; b < HUGE_LEN / SZ_2M; b++)
+			ASSERT_EQ(0, lm_range(self->fd, LAZYMAP_TEST_REVOKE,
+					      b * SZ_2M + 7 * PG, PG, 0));
+		memset(writers, 0, sizeof(writers));
+		for (i = 0; i < CW_WRITERS; i++) {
+			writers[i].ctx = &ctx;
+			writers[i].first = i / 2 * (SZ_2M / PG);
+			ret = pthread_create(&writers[i].thread, NULL,
+					     cw_write, &writers[i]);
+			if (ret) {
+				__atomic_store_n(&ctx.go, 1, __ATOMIC_RELEASE);
+				while (i--)
+					pthread_join(writers[i].thread, NULL);
+				ASSERT_EQ(0, ret);
+			}
+		}
+		__atomic_store_n(&ctx.go, 1, __ATOMIC_RELEASE);
+		ret = lm_range(self->fd, LAZYMAP_TEST_RESTORE, 0, HUGE_LEN, 0);
+		__atomic_store_n(&ctx.restored, 1, __ATOMIC_RELEASE);
+		for (i = 0; i < CW_WRITERS; i++)
+			pthread_join(writers[i].thread, NULL);
+		ASSERT_EQ(0, ret);
+		/* Every page written by a pass after the restore. */
+		for (pg = 0; pg < HUGE_PAGES; pg++)
+			ASSERT_EQ(pat(pg), ctx.map[pg * PG + 1])
+				TH_LOG("round %u page %zu", round, pg);
+	}
+	taint = kernel_taint();
+	EXPECT_EQ(0L, (taint & ~taint0) & TAINT_WARN)
+		TH_LOG("a kernel warning during the race (taint %ld -> %ld): see dmesg",
+		       taint0, taint);
 }
 
 /*

@@ -12,7 +12,10 @@
  * - vfio-pci-core's zaps reach lazymap's mappings: clearing memory enable
  *   in the command register makes accesses SIGBUS until it is set again,
  *   with the BAR's data intact; VFIO_DEVICE_RESET zaps;
- * - VMA tracking across fork, partial munmap and a closed device fd.
+ * - VMA tracking across fork, partial munmap and a closed device fd;
+ * - munmap, mprotect and mremap of one page inside a PUD- or PMD-mapped
+ *   BAR split the VMA with the data intact on both sides (no PUD entry
+ *   may span a VMA boundary: 6.12 cannot split one).
  *
  * SKIPs without ivshmem or without the lazymap-vfio-pci driver.
  */
@@ -37,6 +40,7 @@
 #pragma GCC diagnostic pop
 #include "lazymap_util.h"
 #include "vfio_util.h"
+#include "vfio_split.h"
 
 #define DRIVER		"lazymap-vfio-pci"
 #define DEBUGFS		LAZYMAP_DEBUGFS
@@ -88,6 +92,7 @@ FIXTURE(vfio_pci_lazymap) {
 	struct vfio_region_info bar2, cfg;
 	void *map;
 	size_t map_len;
+	void *moved;		/* a page moved out of map, or NULL */
 };
 
 FIXTURE_SETUP(vfio_pci_lazymap)
@@ -96,6 +101,7 @@ FIXTURE_SETUP(vfio_pci_lazymap)
 
 	vfio_type1_init(&self->dev);
 	self->map = NULL;
+	self->moved = NULL;
 
 	ret = pci_find_device(IVSHMEM_VENDOR, IVSHMEM_DEVICE, self->bdf,
 			      sizeof(self->bdf));
@@ -120,6 +126,8 @@ FIXTURE_TEARDOWN(vfio_pci_lazymap)
 {
 	if (self->map)
 		munmap(self->map, self->map_len);
+	if (self->moved)
+		munmap(self->moved, SZ_4K);
 	vfio_type1_close(&self->dev);
 }
 
@@ -341,6 +349,49 @@ TEST_F(vfio_pci_lazymap, close_fd_while_mapped)
 	ASSERT_EQ(0, munmap((void *)p, SZ_2M));
 	self->map = NULL;
 	EXPECT_EQ(0, space_mappings(self->bdf, lines, 2));
+}
+
+/*
+ * One page split out of a PUD-mapped BAR (1 GiB-aligned) and out of a
+ * PMD-mapped one (2 MiB past it), by munmap, mprotect and mremap.
+ */
+static void split(struct __test_metadata *_metadata,
+		  FIXTURE_DATA(vfio_pci_lazymap) *self, size_t skew,
+		  enum bar_split_op op)
+{
+	self->map_len = SZ_1G;
+	bar_split(_metadata, self->dev.device_fd, self->bar2.offset, skew, op,
+		  &self->map, &self->moved);
+}
+
+TEST_F_TIMEOUT(vfio_pci_lazymap, split_pud_munmap, 300)
+{
+	split(_metadata, self, 0, BAR_SPLIT_MUNMAP);
+}
+
+TEST_F_TIMEOUT(vfio_pci_lazymap, split_pud_mprotect, 300)
+{
+	split(_metadata, self, 0, BAR_SPLIT_MPROTECT);
+}
+
+TEST_F_TIMEOUT(vfio_pci_lazymap, split_pud_mremap, 300)
+{
+	split(_metadata, self, 0, BAR_SPLIT_MREMAP);
+}
+
+TEST_F_TIMEOUT(vfio_pci_lazymap, split_pmd_munmap, 300)
+{
+	split(_metadata, self, SZ_2M, BAR_SPLIT_MUNMAP);
+}
+
+TEST_F_TIMEOUT(vfio_pci_lazymap, split_pmd_mprotect, 300)
+{
+	split(_metadata, self, SZ_2M, BAR_SPLIT_MPROTECT);
+}
+
+TEST_F_TIMEOUT(vfio_pci_lazymap, split_pmd_mremap, 300)
+{
+	split(_metadata, self, SZ_2M, BAR_SPLIT_MREMAP);
 }
 
 /* mmap errors: the same as stock vfio-pci (vfio_pci_core_mmap()'s). */
