@@ -13,13 +13,9 @@
  * in every registered secondary MMU (&struct lazymap_listener, e.g. a
  * guest's stage 2).
  *
- * Lock order (see Documentation/driver-api/lazymap.rst):
- *   mmap_lock -> gate (read, fault) -> per-space VMA list lock
- *   mmap_lock -> gate (read, fault) -> folio lock (folio spaces)
- *   gate (write, zap/revoke) -> i_mmap_rwsem -> listeners lock -> listener
- *   gate (write, zap/revoke) -> folio lock -> i_mmap_rwsem (folio spaces)
- * Listener callbacks and providers must not take mmap_lock, the gate, or
- * fault in user memory.
+ * Ranges of a space are [start, end) page offsets, as in
+ * &struct mmu_notifier_range.  The lock order, and what providers and
+ * listeners must not do, is in Documentation/driver-api/lazymap.rst.
  */
 #ifndef _LINUX_LAZYMAP_H
 #define _LINUX_LAZYMAP_H
@@ -34,6 +30,7 @@
 #include <linux/types.h>
 
 struct lazymap_space;
+struct seq_file;
 
 /* Fault sizes the statistics count: 4 KiB, PMD (2 MiB), PUD (1 GiB). */
 enum lazymap_level {
@@ -75,12 +72,33 @@ struct lazymap_resolved {
  *	read; false makes faults SIGBUS.
  * @release: optional; called once, from a workqueue, after the last
  *	reference to the space is dropped; no other op is called after it.
+ *	lazymap_wait_for_releases() waits for it.
+ * @describe: optional; print what the space's memory is, as "name: value"
+ *	lines, in debugfs lazymap/<name>/stats instead of its size (e.g. the
+ *	BARs of a device whose space spans a sparse offset space).  Called
+ *	with no lazymap lock held, while the space is alive.
  */
 struct lazymap_ops {
 	int (*resolve)(struct lazymap_space *space, pgoff_t pgoff,
 		       unsigned int order, struct lazymap_resolved *res);
 	bool (*accessible)(struct lazymap_space *space);
 	void (*release)(struct lazymap_space *space);
+	void (*describe)(struct lazymap_space *space, struct seq_file *m);
+};
+
+/**
+ * enum lazymap_caching - how host VMAs of a space cache its memory
+ * @LAZYMAP_CACHED: the VMA's default, write-back: RAM; the only choice
+ *	for page and folio spaces, whose memory the direct map already
+ *	maps write-back (a second, uncached alias is undefined on x86)
+ * @LAZYMAP_UNCACHED: pgprot_noncached(), UC: device registers, BARs
+ * @LAZYMAP_WRITE_COMBINE: pgprot_writecombine(), WC: device memory
+ *	written in bursts, e.g. a framebuffer
+ */
+enum lazymap_caching {
+	LAZYMAP_CACHED,
+	LAZYMAP_UNCACHED,
+	LAZYMAP_WRITE_COMBINE,
 };
 
 /* enum lazymap_kind - how a space's memory is mapped into host VMAs */
@@ -109,11 +127,11 @@ enum lazymap_kind {
  *	all that (see Documentation/driver-api/lazymap.rst)
  * @gate: adopt this rw_semaphore (e.g. vfio-pci-core's memory_lock) as the
  *	access gate instead of the space's own
- * @pgprot_noncached: map with pgprot_noncached() (device memory; not for
- *	folio spaces)
+ * @caching: &enum lazymap_caching; %LAZYMAP_CACHED (0) unless a pfn space
+ *	of device memory says otherwise
  * @private: consumer data, lazymap_space_private()
- * @owner: the module of @ops (THIS_MODULE), pinned until ops->release()
- *	has run
+ *
+ * The space does not pin the module of @ops: see lazymap_space_put().
  */
 struct lazymap_space_params {
 	const char *name;
@@ -122,9 +140,8 @@ struct lazymap_space_params {
 	u64 size;
 	struct address_space *mapping;
 	struct rw_semaphore *gate;
-	bool pgprot_noncached;
+	enum lazymap_caching caching;
 	void *private;
-	struct module *owner;
 };
 
 /**
@@ -235,26 +252,23 @@ struct lazymap_stats {
 
 struct lazymap_space *__must_check
 lazymap_space_create(const struct lazymap_space_params *params);
-void lazymap_space_get(struct lazymap_space *space);
 void lazymap_space_put(struct lazymap_space *space);
-void lazymap_flush(void);
+void lazymap_wait_for_releases(void);
 void *lazymap_space_private(const struct lazymap_space *space);
 struct address_space *lazymap_space_mapping(const struct lazymap_space *space);
 struct rw_semaphore *lazymap_space_gate(const struct lazymap_space *space);
-u64 lazymap_space_size(const struct lazymap_space *space);
-const char *lazymap_space_name(const struct lazymap_space *space);
 
 int __must_check lazymap_mmap(struct lazymap_space *space,
 			      struct vm_area_struct *vma);
 
-int lazymap_zap(struct lazymap_space *space, u64 offset, u64 len);
-int __lazymap_zap(struct lazymap_space *space, u64 offset, u64 len);
-int __must_check lazymap_revoke(struct lazymap_space *space, u64 offset,
-				u64 len);
-int __must_check lazymap_restore(struct lazymap_space *space, u64 offset,
-				 u64 len);
-bool lazymap_revoked(struct lazymap_space *space, pgoff_t pgoff,
-		     unsigned long nr);
+int lazymap_zap(struct lazymap_space *space, pgoff_t start, pgoff_t end);
+int __lazymap_zap(struct lazymap_space *space, pgoff_t start, pgoff_t end);
+int __must_check lazymap_revoke(struct lazymap_space *space, pgoff_t start,
+				pgoff_t end);
+int __must_check lazymap_restore(struct lazymap_space *space, pgoff_t start,
+				 pgoff_t end);
+bool lazymap_range_revoked(struct lazymap_space *space, pgoff_t start,
+			   pgoff_t end);
 
 int __must_check lazymap_listener_register(struct lazymap_space *space,
 					   struct lazymap_listener *listener,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * lazymap core: spaces and zap / revoke / restore.
+ * lazymap core: spaces and zap / revoke / restore.  Ranges are [start, end)
+ * page offsets, as in struct mmu_notifier_range.
  *
  * A space is created by its consumer (lazymap_space_create()) and is
  * reference counted: the consumer holds one reference, every tracked VMA
@@ -73,11 +74,19 @@ static void lazymap_space_free(struct work_struct *work);
  * lazymap_space_create() - create a space
  * @params: see &struct lazymap_space_params
  *
+ * The debugfs directory lazymap/<name> is created here and removed when
+ * the space is released; a name still in use by a space not yet released
+ * costs the new space its debugfs files, so a consumer that reuses names
+ * waits for the old space's release (lazymap_wait_for_releases()) before
+ * creating the new one.
+ *
+ * Context: may sleep.
  * Return: the space with one reference, or ERR_PTR(-EINVAL) for a missing
- * name, ops or resolve, an unknown kind, a size of 0 or not a multiple of
- * PAGE_SIZE, a non-cached folio space, an adopted mapping that is another
- * space's own, or one without a_ops->dirty_folio for a folio space;
- * ERR_PTR(-ENOMEM) or the inode allocation's error.
+ * name, ops or resolve, an unknown kind or caching, a size of 0 or not a
+ * multiple of PAGE_SIZE, a page or folio space that is not
+ * %LAZYMAP_CACHED, an adopted mapping that is another space's own, or one
+ * without a_ops->dirty_folio for a folio space; ERR_PTR(-ENOMEM) or the
+ * inode allocation's error.
  */
 struct lazymap_space *lazymap_space_create(const struct lazymap_space_params *params)
 {
@@ -91,14 +100,25 @@ struct lazymap_space *lazymap_space_create(const struct lazymap_space_params *pa
 	     params->kind != LAZYMAP_KIND_PAGE &&
 	     params->kind != LAZYMAP_KIND_FOLIO))
 		return ERR_PTR(-EINVAL);
+	if (params->caching != LAZYMAP_CACHED &&
+	    params->caching != LAZYMAP_UNCACHED &&
+	    params->caching != LAZYMAP_WRITE_COMBINE)
+		return ERR_PTR(-EINVAL);
+	/*
+	 * Pages and folios are RAM, mapped write-back in the direct map: a
+	 * second, uncached or write-combining alias of the same memory has
+	 * undefined results on x86 (and a machine check on some CPUs).
+	 */
+	if (params->kind != LAZYMAP_KIND_PFN &&
+	    params->caching != LAZYMAP_CACHED)
+		return ERR_PTR(-EINVAL);
 	/* Another space's own mapping: its zaps and launders would mix. */
 	if (params->mapping && params->mapping->host &&
 	    params->mapping->host->i_sb->s_magic == LAZYMAP_MAGIC)
 		return ERR_PTR(-EINVAL);
 	/* Write faults of a folio space dirty the folio: folio_mark_dirty(). */
-	if (params->kind == LAZYMAP_KIND_FOLIO &&
-	    (params->pgprot_noncached ||
-	     (params->mapping && !params->mapping->a_ops->dirty_folio)))
+	if (params->kind == LAZYMAP_KIND_FOLIO && params->mapping &&
+	    !params->mapping->a_ops->dirty_folio)
 		return ERR_PTR(-EINVAL);
 
 	space = kzalloc(sizeof(*space), GFP_KERNEL_ACCOUNT);
@@ -131,12 +151,10 @@ struct lazymap_space *lazymap_space_create(const struct lazymap_space_params *pa
 
 	kref_init(&space->ref);
 	INIT_WORK(&space->release_work, lazymap_space_free);
-	space->owner = params->owner;
-	__module_get(space->owner);
 	space->ops = params->ops;
 	space->kind = params->kind;
 	space->size = params->size;
-	space->noncached = params->pgprot_noncached;
+	space->caching = params->caching;
 	space->private = params->private;
 	init_rwsem(&space->own_gate);
 	space->gate = params->gate ?: &space->own_gate;
@@ -164,17 +182,22 @@ err_free_space:
 }
 EXPORT_SYMBOL_GPL(lazymap_space_create);
 
+/**
+ * lazymap_space_get() - take a reference
+ * @space: the space, with a reference held by the caller
+ *
+ * For the VMA records; drop it with lazymap_space_put().
+ */
 void lazymap_space_get(struct lazymap_space *space)
 {
 	kref_get(&space->ref);
 }
-EXPORT_SYMBOL_GPL(lazymap_space_get);
+EXPORT_SYMBOL_IF_KUNIT(lazymap_space_get);
 
 static void lazymap_space_free(struct work_struct *work)
 {
 	struct lazymap_space *space =
 		container_of(work, struct lazymap_space, release_work);
-	struct module *owner = space->owner;
 
 	lazymap_debugfs_remove(space);
 	if (space->ops->release)
@@ -194,7 +217,6 @@ static void lazymap_space_free(struct work_struct *work)
 	free_percpu(space->fault_stats);
 	kfree(space->name);
 	kfree(space);
-	module_put(owner);
 }
 
 static void lazymap_space_release(struct kref *ref)
@@ -211,10 +233,18 @@ static void lazymap_space_release(struct kref *ref)
  * lazymap_space_put() - drop a reference
  * @space: the space
  *
- * The last put (the consumer's and every VMA's) queues the release:
- * ops->release() runs and the space is freed from a workqueue, see
- * lazymap_flush().  Listeners must be unregistered before the consumer's
- * put.
+ * The last put (the consumer's and every VMA's) queues the release: the
+ * debugfs files are removed, ops->release() runs and the space is freed
+ * from a workqueue, outside whatever lock the putter holds (the last put
+ * may come from munmap() with mmap_lock held).  Listeners must be
+ * unregistered before the consumer's put.
+ *
+ * The space does not pin the consumer's module: a consumer whose spaces
+ * may still be released calls lazymap_wait_for_releases() after its last
+ * put and before its ops, private data or module go away (at the latest
+ * in its module exit).
+ *
+ * Context: any context; does not sleep.
  */
 void lazymap_space_put(struct lazymap_space *space)
 {
@@ -223,58 +253,114 @@ void lazymap_space_put(struct lazymap_space *space)
 EXPORT_SYMBOL_GPL(lazymap_space_put);
 
 /**
- * lazymap_flush() - wait until every space already put is released
+ * lazymap_wait_for_releases() - wait until every space already put is freed
  *
- * For consumers that must know their ops->release() has run, e.g. before
- * freeing what it refers to outside the space.
+ * Waits for the release of every space whose last reference is gone: its
+ * debugfs files removed, ops->release() run, the space freed.  Consumers
+ * call it after dropping their references, before what the space refers
+ * to goes away: their private data, a name they will reuse for a new
+ * space (its debugfs directory), their module (in module exit).
+ *
+ * Context: may sleep; must not hold a lock that ops->release() or a
+ * listener takes.
  */
-void lazymap_flush(void)
+void lazymap_wait_for_releases(void)
 {
 	flush_workqueue(lazymap_wq);
 }
-EXPORT_SYMBOL_GPL(lazymap_flush);
+EXPORT_SYMBOL_GPL(lazymap_wait_for_releases);
 
+/**
+ * lazymap_space_private() - the consumer data of a space
+ * @space: the space
+ *
+ * Return: &lazymap_space_params.private as passed to lazymap_space_create().
+ */
 void *lazymap_space_private(const struct lazymap_space *space)
 {
 	return space->private;
 }
 EXPORT_SYMBOL_GPL(lazymap_space_private);
 
+/**
+ * lazymap_space_mapping() - the address_space every VMA of a space is in
+ * @space: the space
+ *
+ * The consumer's file sets its f_mapping to this before mmap().
+ *
+ * Return: the adopted mapping, or the space's own inode's.
+ */
 struct address_space *lazymap_space_mapping(const struct lazymap_space *space)
 {
 	return space->mapping;
 }
 EXPORT_SYMBOL_GPL(lazymap_space_mapping);
 
+/**
+ * lazymap_space_gate() - the access gate of a space
+ * @space: the space
+ *
+ * Consumers hold it for read around accesses of their own that must not
+ * race a revoke (e.g. read(2) of the memory), and for write around
+ * __lazymap_zap().
+ *
+ * Return: the adopted gate, or the space's own.
+ */
 struct rw_semaphore *lazymap_space_gate(const struct lazymap_space *space)
 {
 	return space->gate;
 }
 EXPORT_SYMBOL_GPL(lazymap_space_gate);
 
+/**
+ * lazymap_space_size() - the bytes a space can map
+ * @space: the space
+ *
+ * Return: &lazymap_space_params.size.
+ */
 u64 lazymap_space_size(const struct lazymap_space *space)
 {
 	return space->size;
 }
-EXPORT_SYMBOL_GPL(lazymap_space_size);
+EXPORT_SYMBOL_IF_KUNIT(lazymap_space_size);
 
+/**
+ * lazymap_space_name() - the debugfs name of a space
+ * @space: the space
+ *
+ * Return: a copy of &lazymap_space_params.name, valid as long as the space.
+ */
 const char *lazymap_space_name(const struct lazymap_space *space)
 {
 	return space->name;
 }
-EXPORT_SYMBOL_GPL(lazymap_space_name);
+EXPORT_SYMBOL_IF_KUNIT(lazymap_space_name);
 
-/* Byte range -> page offsets [*first, *last]; -EINVAL if not a valid range. */
-static int lazymap_range(struct lazymap_space *space, u64 offset, u64 len,
-			 pgoff_t *first, pgoff_t *last)
+/* pgprot of a VMA of the space, from the VMA's default. */
+pgprot_t lazymap_space_pgprot(const struct lazymap_space *space,
+			      pgprot_t prot)
 {
-	u64 end;
+	switch (space->caching) {
+	case LAZYMAP_UNCACHED:
+		return pgprot_noncached(prot);
+	case LAZYMAP_WRITE_COMBINE:
+		return pgprot_writecombine(prot);
+	default:
+		return prot;
+	}
+}
 
-	if (!len || !PAGE_ALIGNED(offset) || !PAGE_ALIGNED(len) ||
-	    check_add_overflow(offset, len, &end) || end > space->size)
+/*
+ * Page offsets [start, end) -> [*first, *last]; -EINVAL unless
+ * start < end <= the space's page count.
+ */
+static int lazymap_range(struct lazymap_space *space, pgoff_t start,
+			 pgoff_t end, pgoff_t *first, pgoff_t *last)
+{
+	if (start >= end || end > space->size >> PAGE_SHIFT)
 		return -EINVAL;
-	*first = offset >> PAGE_SHIFT;
-	*last = (end >> PAGE_SHIFT) - 1;
+	*first = start;
+	*last = end - 1;
 	return 0;
 }
 
@@ -331,23 +417,24 @@ static void lazymap_unmap(struct lazymap_space *space, pgoff_t first,
 }
 
 /**
- * __lazymap_zap() - zap with the gate already held for write
+ * __lazymap_zap() - lazymap_zap() with the gate already held for write
  * @space: the space
- * @offset: byte offset, page aligned
- * @len: bytes, page aligned, non-zero
+ * @start: first page offset
+ * @end: page offset after the last one, greater than @start
  *
- * For consumers whose own code path holds an adopted gate (e.g.
- * vfio-pci-core's memory_lock around a reset).
+ * For consumers whose own code path holds the gate (e.g. a reset that
+ * zaps and frees the memory before it lets faults in again).
  *
- * Return: 0, or -EINVAL for an invalid or out-of-bounds range.
+ * Context: may sleep; the gate held for write.
+ * Return: 0, or -EINVAL for an empty range or one beyond the space.
  */
-int __lazymap_zap(struct lazymap_space *space, u64 offset, u64 len)
+int __lazymap_zap(struct lazymap_space *space, pgoff_t start, pgoff_t end)
 {
 	pgoff_t first, last;
 	int ret;
 
 	lockdep_assert_held_write(space->gate);
-	ret = lazymap_range(space, offset, len, &first, &last);
+	ret = lazymap_range(space, start, end, &first, &last);
 	if (ret)
 		return ret;
 	trace_lazymap_zap(space->name, first, last - first + 1);
@@ -359,18 +446,21 @@ EXPORT_SYMBOL_GPL(__lazymap_zap);
 /**
  * lazymap_zap() - drop every mapping of a range; the next access refaults
  * @space: the space
- * @offset: byte offset, page aligned
- * @len: bytes, page aligned, non-zero
+ * @start: first page offset
+ * @end: page offset after the last one, greater than @start
+ *
+ * Unmaps [@start, @end) from every host VMA and invalidates it in every
+ * listener that overlaps it.
  *
  * Context: may sleep; takes the gate for write.
- * Return: 0, or -EINVAL for an invalid or out-of-bounds range.
+ * Return: 0, or -EINVAL for an empty range or one beyond the space.
  */
-int lazymap_zap(struct lazymap_space *space, u64 offset, u64 len)
+int lazymap_zap(struct lazymap_space *space, pgoff_t start, pgoff_t end)
 {
 	int ret;
 
 	down_write(space->gate);
-	ret = __lazymap_zap(space, offset, len);
+	ret = __lazymap_zap(space, start, end);
 	up_write(space->gate);
 	return ret;
 }
@@ -399,21 +489,24 @@ static int lazymap_revoked_store(struct lazymap_space *space, pgoff_t first,
 /**
  * lazymap_revoke() - drop every mapping of a range and refuse new ones
  * @space: the space
- * @offset: byte offset, page aligned
- * @len: bytes, page aligned, non-zero
+ * @start: first page offset
+ * @end: page offset after the last one, greater than @start
  *
- * Until lazymap_restore() covers them, faults on the range get SIGBUS and
- * listeners must not map it again.  Revoking a revoked range is allowed.
+ * Zaps [@start, @end) and records it as revoked: until lazymap_restore()
+ * covers them, faults on these pages get SIGBUS and listeners must not map
+ * them again (lazymap_range_revoked()).  Revoking a revoked range is
+ * allowed.
  *
  * Context: may sleep; takes the gate for write.
- * Return: 0, -EINVAL for an invalid range, -ENOMEM (nothing changed).
+ * Return: 0, -EINVAL for an empty range or one beyond the space, -ENOMEM
+ * (nothing changed).
  */
-int lazymap_revoke(struct lazymap_space *space, u64 offset, u64 len)
+int lazymap_revoke(struct lazymap_space *space, pgoff_t start, pgoff_t end)
 {
 	pgoff_t first, last;
 	int ret;
 
-	ret = lazymap_range(space, offset, len, &first, &last);
+	ret = lazymap_range(space, start, end, &first, &last);
 	if (ret)
 		return ret;
 
@@ -432,20 +525,23 @@ EXPORT_SYMBOL_GPL(lazymap_revoke);
 /**
  * lazymap_restore() - allow faults on a revoked range again
  * @space: the space
- * @offset: byte offset, page aligned
- * @len: bytes, page aligned, non-zero
+ * @start: first page offset
+ * @end: page offset after the last one, greater than @start
  *
- * Restoring a range that is not revoked is allowed and changes nothing.
+ * Clears the revocation of [@start, @end); the next access faults the
+ * memory in.  Restoring pages that are not revoked is allowed and changes
+ * nothing.
  *
  * Context: may sleep; takes the gate for write.
- * Return: 0, -EINVAL for an invalid range, -ENOMEM (nothing changed).
+ * Return: 0, -EINVAL for an empty range or one beyond the space, -ENOMEM
+ * (nothing changed).
  */
-int lazymap_restore(struct lazymap_space *space, u64 offset, u64 len)
+int lazymap_restore(struct lazymap_space *space, pgoff_t start, pgoff_t end)
 {
 	pgoff_t first, last;
 	int ret;
 
-	ret = lazymap_range(space, offset, len, &first, &last);
+	ret = lazymap_range(space, start, end, &first, &last);
 	if (ret)
 		return ret;
 
@@ -461,27 +557,39 @@ int lazymap_restore(struct lazymap_space *space, u64 offset, u64 len)
 EXPORT_SYMBOL_GPL(lazymap_restore);
 
 /**
- * lazymap_revoked() - is any page of [pgoff, pgoff + nr) revoked?
+ * lazymap_range_revoked() - whether any page of a range is revoked
  * @space: the space
- * @pgoff: first page offset
- * @nr: number of pages, non-zero
+ * @start: first page offset
+ * @end: page offset after the last one, greater than @start
  *
- * Context: the gate held (read or write) for a stable answer.
+ * Context: the gate held (read or write) for a stable answer; without it
+ * the answer may be stale but the call is safe (RCU).
+ * Return: true if lazymap_revoke() covered a page of [@start, @end) that
+ * no lazymap_restore() covered since.
  */
-bool lazymap_revoked(struct lazymap_space *space, pgoff_t pgoff,
-		     unsigned long nr)
+bool lazymap_range_revoked(struct lazymap_space *space, pgoff_t start,
+			   pgoff_t end)
 {
-	unsigned long index = pgoff;
+	unsigned long index = start;
 
-	if (WARN_ON_ONCE(!nr))
+	if (WARN_ON_ONCE(start >= end))
 		return false;
 	/* The common case, nothing revoked, without a tree walk. */
 	if (mtree_empty(&space->revoked))
 		return false;
-	return mt_find(&space->revoked, &index, pgoff + nr - 1);
+	return mt_find(&space->revoked, &index, end - 1);
 }
-EXPORT_SYMBOL_GPL(lazymap_revoked);
+EXPORT_SYMBOL_GPL(lazymap_range_revoked);
 
+/**
+ * lazymap_space_stats() - read the counters of a space
+ * @space: the space
+ * @stats: filled in; see &struct lazymap_stats
+ *
+ * The counters are read one by one, not as one snapshot.
+ *
+ * Context: may sleep (takes the VMA list lock).
+ */
 void lazymap_space_stats(struct lazymap_space *space,
 			 struct lazymap_stats *stats)
 {
@@ -518,7 +626,10 @@ static int __init lazymap_init(void)
 
 static void __exit lazymap_exit(void)
 {
-	/* Consumers pin this module, so every space is released by now. */
+	/*
+	 * Consumers depend on this module's symbols, so they are gone, and
+	 * waited for their spaces' releases in their own exit.
+	 */
 	destroy_workqueue(lazymap_wq);
 	lazymap_debugfs_exit();
 }

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * lazymap debugfs: lazymap/<space>/mappings (one line per tracked VMA) and
- * lazymap/<space>/stats.  A space's directory lives from creation to the
- * last reference; debugfs_remove() waits for readers, which hold no
- * reference of their own.
+ * lazymap/<space>/stats.  A space's directory lives from creation to its
+ * release, after the last reference; debugfs_remove() waits for readers,
+ * which hold no reference of their own.  The release runs from a
+ * workqueue, so a name is free again only once lazymap_wait_for_releases()
+ * returned: a consumer that reuses a name waits for it.
  */
 #include <linux/debugfs.h>
 #include <linux/rcupdate.h>
@@ -86,8 +88,12 @@ static int lazymap_stats_show(struct seq_file *m, void *unused)
 		   st.fallbacks, st.sigbus, st.zaps);
 	seq_printf(m, "revokes: %llu\nrestores: %llu\nlaunders: %llu\n",
 		   st.revokes, st.restores, st.launders);
-	seq_printf(m, "invalidations: %llu\nmappings: %llu\nsize: %llu\n",
-		   st.invalidations, st.mappings, space->size);
+	seq_printf(m, "invalidations: %llu\nmappings: %llu\n",
+		   st.invalidations, st.mappings);
+	if (space->ops->describe)
+		space->ops->describe(space, m);
+	else
+		seq_printf(m, "size: %llu\n", space->size);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(lazymap_stats);

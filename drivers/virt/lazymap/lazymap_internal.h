@@ -36,17 +36,18 @@ struct lazymap_fault_stats {
  * which removes the debugfs files, calls ops->release() and frees the space
  * outside whatever lock the putter holds: the last put may come from
  * vm_ops->close() under mmap_lock, where waiting for a debugfs reader that
- * faults on the same mm would deadlock.
+ * faults on the same mm would deadlock.  The space does not pin its
+ * consumer's module; the consumer waits for the release work
+ * (lazymap_wait_for_releases()) before its module goes.
  */
 struct lazymap_space {
 	struct kref ref;
 	struct work_struct release_work;
-	struct module *owner;
 	char *name;
 	const struct lazymap_ops *ops;
 	enum lazymap_kind kind;
 	u64 size;
-	bool noncached;
+	enum lazymap_caching caching;
 	void *private;
 
 	/* The address_space every VMA of the space is linked into. */
@@ -195,6 +196,14 @@ static inline void lazymap_hook(struct lazymap_space *space,
 #endif
 
 /* core.c */
+void lazymap_space_get(struct lazymap_space *space);
+pgprot_t lazymap_space_pgprot(const struct lazymap_space *space,
+			      pgprot_t prot);
+/* Accessors for the KUnit tests. */
+u64 lazymap_space_size(const struct lazymap_space *space);
+const char *lazymap_space_name(const struct lazymap_space *space);
+
+/* vma.c */
 void lazymap_track_zap(struct lazymap_space *space, pgoff_t first,
 		       pgoff_t last);
 

@@ -201,7 +201,7 @@ static int lazymap_test_discard(struct lazymap_test_space *ts, u64 offset,
 	/* Revoked throughout: every page, not just the range's ends. */
 	for (pgoff = offset >> PAGE_SHIFT; pgoff < (offset + len) >> PAGE_SHIFT;
 	     pgoff++) {
-		if (!lazymap_revoked(ts->space, pgoff, 1)) {
+		if (!lazymap_range_revoked(ts->space, pgoff, pgoff + 1)) {
 			ret = -EBUSY;
 			goto out;
 		}
@@ -286,6 +286,7 @@ static long lazymap_test_space_ioctl(struct file *file, unsigned int cmd,
 	struct lazymap_test_space *ts = file->private_data;
 	void __user *uarg = (void __user *)arg;
 	struct lazymap_test_range r;
+	pgoff_t start;
 	u64 end;
 	int ret;
 
@@ -312,13 +313,14 @@ static long lazymap_test_space_ioctl(struct file *file, unsigned int cmd,
 	    check_add_overflow(r.offset, r.length, &end) || end > ts->length)
 		return -EINVAL;
 
+	start = r.offset >> PAGE_SHIFT;
 	switch (cmd) {
 	case LAZYMAP_TEST_ZAP:
-		return lazymap_zap(ts->space, r.offset, r.length);
+		return lazymap_zap(ts->space, start, end >> PAGE_SHIFT);
 	case LAZYMAP_TEST_REVOKE:
-		return lazymap_revoke(ts->space, r.offset, r.length);
+		return lazymap_revoke(ts->space, start, end >> PAGE_SHIFT);
 	case LAZYMAP_TEST_RESTORE:
-		return lazymap_restore(ts->space, r.offset, r.length);
+		return lazymap_restore(ts->space, start, end >> PAGE_SHIFT);
 	case LAZYMAP_TEST_FILL:
 		return lazymap_test_fill(ts, r.offset, r.length, r.value);
 	case LAZYMAP_TEST_DISCARD:
@@ -413,7 +415,6 @@ static int lazymap_test_create(void __user *uarg)
 		params.kind = LAZYMAP_KIND_PAGE;
 	params.size = c.length;
 	params.private = ts;
-	params.owner = THIS_MODULE;
 	ts->space = lazymap_space_create(&params);
 	if (IS_ERR(ts->space)) {
 		ret = PTR_ERR(ts->space);
@@ -480,7 +481,25 @@ static struct miscdevice lazymap_test_misc = {
 	.fops = &lazymap_test_fops,
 	.mode = 0600,
 };
-module_misc_device(lazymap_test_misc);
+
+static int __init lazymap_test_init(void)
+{
+	return misc_register(&lazymap_test_misc);
+}
+
+/*
+ * A space's last reference may be a VMA's, whose file pinned this module
+ * until munmap() dropped it: wait for the release work, which calls this
+ * module's ops->release().
+ */
+static void __exit lazymap_test_exit(void)
+{
+	misc_deregister(&lazymap_test_misc);
+	lazymap_wait_for_releases();
+}
+
+module_init(lazymap_test_init);
+module_exit(lazymap_test_exit);
 
 MODULE_DESCRIPTION("lazymap test provider (selftests only)");
 MODULE_LICENSE("GPL");

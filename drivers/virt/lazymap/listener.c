@@ -257,7 +257,7 @@ static unsigned int lazymap_lookup_order(struct lazymap_listener *listener,
 		if (start >= listener->node.start &&
 		    start + nr - 1 <= listener->node.last &&
 		    !((pfn ^ pgoff) & (nr - 1)) &&
-		    !lazymap_revoked(space, start, nr))
+		    !lazymap_range_revoked(space, start, start + nr))
 			break;
 	}
 	return order;
@@ -393,7 +393,7 @@ int lazymap_listener_lookup(struct lazymap_listener *listener, pgoff_t pgoff,
 		ret = -ENXIO;
 		goto out_unlock;
 	}
-	if (lazymap_revoked(space, pgoff, 1)) {
+	if (lazymap_range_revoked(space, pgoff, pgoff + 1)) {
 		ret = -EACCES;
 		goto out_unlock;
 	}

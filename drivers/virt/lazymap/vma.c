@@ -308,7 +308,7 @@ static vm_fault_t lazymap_vma_huge_fault(struct vm_fault *vmf,
 		ret = VM_FAULT_SIGBUS;
 		goto out_unlock;
 	}
-	if (lazymap_revoked(space, pgoff, 1UL << order)) {
+	if (lazymap_range_revoked(space, pgoff, pgoff + (1UL << order))) {
 		/* A huge block partly revoked: let the PTE fault decide. */
 		ret = order ? VM_FAULT_FALLBACK : VM_FAULT_SIGBUS;
 		goto out_unlock;
@@ -435,7 +435,7 @@ static unsigned int lazymap_folio_want(struct lazymap_space *space,
 	    lazymap_fault_fits(vma->vm_start, vma->vm_end, vma->vm_pgoff,
 			       vmf->address, HPAGE_PMD_ORDER, &addr, &block) ||
 	    ((u64)block + HPAGE_PMD_NR) << PAGE_SHIFT > space->size ||
-	    lazymap_revoked(space, block, HPAGE_PMD_NR))
+	    lazymap_range_revoked(space, block, block + HPAGE_PMD_NR))
 		return 0;
 	return HPAGE_PMD_ORDER;
 }
@@ -463,7 +463,8 @@ static int lazymap_folio_level(struct lazymap_space *space,
 
 	if (folio_order(folio) != HPAGE_PMD_ORDER)
 		return LAZYMAP_LEVEL_PTE;
-	if (lazymap_revoked(space, folio->index, folio_nr_pages(folio))) {
+	if (lazymap_range_revoked(space, folio->index,
+				  folio_next_index(folio))) {
 		if (!pmd_none(pmdp_get_lockless(vmf->pmd)))
 			return LAZYMAP_LEVEL_PTE;
 		err = apply_to_page_range(vma->vm_mm, vmf->address & PAGE_MASK,
@@ -528,7 +529,7 @@ static vm_fault_t lazymap_vma_folio_fault(struct vm_fault *vmf)
 
 	down_read(space->gate);
 	if ((space->ops->accessible && !space->ops->accessible(space)) ||
-	    lazymap_revoked(space, pgoff, 1)) {
+	    lazymap_range_revoked(space, pgoff, pgoff + 1)) {
 		ret = VM_FAULT_SIGBUS;
 		goto out_unlock;
 	}
@@ -627,8 +628,7 @@ int lazymap_mmap(struct lazymap_space *space, struct vm_area_struct *vma)
 	    check_add_overflow(start, (u64)len, &end) || end > space->size)
 		return -EINVAL;
 
-	if (space->noncached)
-		vma->vm_page_prot = pgprot_noncached(vma->vm_page_prot);
+	vma->vm_page_prot = lazymap_space_pgprot(space, vma->vm_page_prot);
 	switch (space->kind) {
 	case LAZYMAP_KIND_PFN:
 		vm_flags_set(vma, VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);

@@ -43,10 +43,12 @@ static struct page *lazymap_mdev_page(struct lazymap_mdev *ld, pgoff_t pgoff,
 	page = xa_load(&ld->pages, pgoff);
 	if (page || !alloc)
 		return page;
-	page = alloc_page(GFP_HIGHUSER | __GFP_ZERO | __GFP_NOWARN);
+	/* Charged to the memcg of the task whose fault or write asks. */
+	page = alloc_page(GFP_HIGHUSER | __GFP_ZERO | __GFP_NOWARN |
+			  __GFP_ACCOUNT);
 	if (!page)
 		return ERR_PTR(-ENOMEM);
-	old = xa_cmpxchg(&ld->pages, pgoff, NULL, page, GFP_KERNEL);
+	old = xa_cmpxchg(&ld->pages, pgoff, NULL, page, GFP_KERNEL_ACCOUNT);
 	if (old) {
 		/* Lost a race with another fault or write, or no memory. */
 		__free_page(page);
@@ -122,7 +124,6 @@ int lazymap_mdev_mem_init(struct lazymap_mdev *ld)
 	params.size = ld->mem_size;
 	params.mapping = ld->vdev.inode->i_mapping;
 	params.private = ld;
-	params.owner = THIS_MODULE;
 	ld->space = lazymap_space_create(&params);
 	if (IS_ERR(ld->space)) {
 		ret = PTR_ERR(ld->space);
@@ -148,7 +149,7 @@ int lazymap_mdev_mem_init(struct lazymap_mdev *ld)
 void lazymap_mdev_mem_exit(struct lazymap_mdev *ld)
 {
 	lazymap_space_put(ld->space);
-	lazymap_flush();
+	lazymap_wait_for_releases();
 	ld->space = NULL;
 }
 
@@ -176,9 +177,9 @@ int lazymap_mdev_mem_sync(struct lazymap_mdev *ld, bool mem_enabled,
 	if (revoke == ld->revoked)
 		return 0;
 	if (revoke)
-		ret = lazymap_revoke(ld->space, 0, ld->mem_size);
+		ret = lazymap_revoke(ld->space, 0, ld->mem_size >> PAGE_SHIFT);
 	else
-		ret = lazymap_restore(ld->space, 0, ld->mem_size);
+		ret = lazymap_restore(ld->space, 0, ld->mem_size >> PAGE_SHIFT);
 	if (!ret)
 		ld->revoked = revoke;
 	return ret;
@@ -196,7 +197,7 @@ void lazymap_mdev_mem_clear(struct lazymap_mdev *ld)
 	lockdep_assert_held(&ld->lock);
 
 	down_write(gate);
-	WARN_ON_ONCE(__lazymap_zap(ld->space, 0, ld->mem_size));
+	WARN_ON_ONCE(__lazymap_zap(ld->space, 0, ld->mem_size >> PAGE_SHIFT));
 	lazymap_mdev_free_pages(ld);
 	up_write(gate);
 }
@@ -215,7 +216,7 @@ static int lazymap_mdev_mem_chunk(struct lazymap_mdev *ld, void *buf,
 	int ret = 0;
 
 	down_read(gate);
-	if (lazymap_revoked(ld->space, pgoff, 1)) {
+	if (lazymap_range_revoked(ld->space, pgoff, pgoff + 1)) {
 		ret = -EIO;
 		goto out;
 	}

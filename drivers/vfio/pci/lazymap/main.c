@@ -15,6 +15,7 @@
 #include <linux/lazymap.h>
 #include <linux/module.h>
 #include <linux/pci.h>
+#include <linux/seq_file.h>
 #include <linux/vfio_pci_core.h>
 
 #define LAZYMAP_VFIO_PCI_PGOFF_SHIFT	(VFIO_PCI_OFFSET_SHIFT - PAGE_SHIFT)
@@ -94,9 +95,29 @@ static bool lazymap_vfio_pci_accessible(struct lazymap_space *space)
 	       (vdev->pdev->no_command_memory || (cmd & PCI_COMMAND_MEMORY));
 }
 
+/*
+ * debugfs lazymap/vfio-<BDF>/stats: the space covers the VFIO offsets of
+ * BAR0..BAR5 (terabytes); what a user wants is each memory BAR a mapping
+ * can reach, and its size.
+ */
+static void lazymap_vfio_pci_describe(struct lazymap_space *space,
+				      struct seq_file *m)
+{
+	struct lazymap_vfio_pci_device *ldev = lazymap_space_private(space);
+	struct pci_dev *pdev = ldev->core_device.pdev;
+	int i;
+
+	for (i = 0; i < PCI_STD_NUM_BARS; i++)
+		if (pci_resource_flags(pdev, i) & IORESOURCE_MEM &&
+		    pci_resource_len(pdev, i))
+			seq_printf(m, "bar%d: %llu\n", i,
+				   (u64)pci_resource_len(pdev, i));
+}
+
 static const struct lazymap_ops lazymap_vfio_pci_space_ops = {
 	.resolve = lazymap_vfio_pci_resolve,
 	.accessible = lazymap_vfio_pci_accessible,
+	.describe = lazymap_vfio_pci_describe,
 };
 
 static int lazymap_vfio_pci_init_dev(struct vfio_device *core_vdev)
@@ -108,9 +129,8 @@ static int lazymap_vfio_pci_init_dev(struct vfio_device *core_vdev)
 		.size = VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_ROM_REGION_INDEX),
 		.mapping = core_vdev->inode->i_mapping,
 		.gate = &ldev->core_device.memory_lock,
-		.pgprot_noncached = true,
+		.caching = LAZYMAP_UNCACHED,
 		.private = ldev,
-		.owner = THIS_MODULE,
 	};
 	char name[32];
 	int ret;
@@ -135,8 +155,15 @@ static void lazymap_vfio_pci_release_dev(struct vfio_device *core_vdev)
 {
 	struct lazymap_vfio_pci_device *ldev = to_lazymap_vfio_pci(core_vdev);
 
-	/* No VMA is left: each held the device file, hence the device. */
+	/*
+	 * No VMA is left: each held the device file, hence the device.  So
+	 * this put is the last: wait for the release, which removes the
+	 * space's debugfs directory, so that a bind right after this unbind
+	 * can create vfio-<BDF> again, and which must not run after this
+	 * module is gone.
+	 */
 	lazymap_space_put(ldev->space);
+	lazymap_wait_for_releases();
 	vfio_pci_core_release_dev(core_vdev);
 }
 

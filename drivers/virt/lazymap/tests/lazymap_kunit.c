@@ -33,6 +33,7 @@
 MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);
 
 #define SZ_SPACE	(64 * PAGE_SIZE)
+#define SPACE_PAGES	(SZ_SPACE >> PAGE_SHIFT)
 
 /* --- fault order math ------------------------------------------------- */
 
@@ -141,7 +142,7 @@ static const struct lazymap_ops kspace_ops = {
 static void kspace_put_action(void *space)
 {
 	lazymap_space_put(space);
-	lazymap_flush();
+	lazymap_wait_for_releases();
 }
 
 KUNIT_DEFINE_ACTION_WRAPPER(fput_action, fput, struct file *);
@@ -211,9 +212,21 @@ static const struct create_case create_invalid_cases[] = {
 	{ "size unaligned", { .name = "x", .ops = &kspace_ops, .size = 100 } },
 	{ "bad kind", { .name = "x", .ops = &kspace_ops, .size = PAGE_SIZE,
 			.kind = 7 } },
-	{ "folio noncached", { .name = "x", .ops = &kspace_ops,
-			       .size = PAGE_SIZE, .kind = LAZYMAP_KIND_FOLIO,
-			       .pgprot_noncached = true } },
+	{ "bad caching", { .name = "x", .ops = &kspace_ops, .size = PAGE_SIZE,
+			   .kind = LAZYMAP_KIND_PFN, .caching = 3 } },
+	/* RAM is mapped write-back by the direct map: no UC or WC alias. */
+	{ "page uncached", { .name = "x", .ops = &kspace_ops,
+			     .size = PAGE_SIZE, .kind = LAZYMAP_KIND_PAGE,
+			     .caching = LAZYMAP_UNCACHED } },
+	{ "page write-combine", { .name = "x", .ops = &kspace_ops,
+				  .size = PAGE_SIZE, .kind = LAZYMAP_KIND_PAGE,
+				  .caching = LAZYMAP_WRITE_COMBINE } },
+	{ "folio uncached", { .name = "x", .ops = &kspace_ops,
+			      .size = PAGE_SIZE, .kind = LAZYMAP_KIND_FOLIO,
+			      .caching = LAZYMAP_UNCACHED } },
+	{ "folio write-combine", { .name = "x", .ops = &kspace_ops,
+				   .size = PAGE_SIZE, .kind = LAZYMAP_KIND_FOLIO,
+				   .caching = LAZYMAP_WRITE_COMBINE } },
 };
 
 static void create_desc(const struct create_case *c, char *desc)
@@ -228,6 +241,30 @@ static void lazymap_test_create_invalid(struct kunit *test)
 	const struct create_case *c = test->param_value;
 
 	KUNIT_EXPECT_EQ(test, PTR_ERR(lazymap_space_create(&c->p)), -EINVAL);
+}
+
+/* Device memory (pfn spaces) may be mapped cached, UC or WC. */
+static void lazymap_test_create_caching(struct kunit *test)
+{
+	static const enum lazymap_caching modes[] = {
+		LAZYMAP_CACHED, LAZYMAP_UNCACHED, LAZYMAP_WRITE_COMBINE,
+	};
+	struct lazymap_space_params p = {
+		.name = "kunit-caching", .ops = &kspace_ops,
+		.kind = LAZYMAP_KIND_PFN, .size = SZ_SPACE,
+	};
+	struct lazymap_space *space;
+	unsigned int i;
+
+	p.private = kunit_kzalloc(test, sizeof(struct kspace), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, p.private);
+	for (i = 0; i < ARRAY_SIZE(modes); i++) {
+		p.caching = modes[i];
+		space = lazymap_space_create(&p);
+		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, space);
+		lazymap_space_put(space);
+		lazymap_wait_for_releases();
+	}
 }
 
 static void lazymap_test_lifecycle(struct kunit *test)
@@ -258,10 +295,10 @@ static void lazymap_test_lifecycle(struct kunit *test)
 	/* An extra reference (as a VMA holds) delays release. */
 	lazymap_space_get(space);
 	lazymap_space_put(space);
-	lazymap_flush();
+	lazymap_wait_for_releases();
 	KUNIT_EXPECT_EQ(test, ks->releases, 0);
 	lazymap_space_put(space);
-	lazymap_flush();
+	lazymap_wait_for_releases();
 	KUNIT_EXPECT_EQ(test, ks->releases, 1);
 	KUNIT_EXPECT_EQ(test, ks->resolves, 0);
 }
@@ -298,8 +335,8 @@ static void lazymap_test_adopt(struct kunit *test)
 
 	/* The consumer's own path holds its gate and zaps with __lazymap_zap. */
 	down_write(gate);
-	KUNIT_EXPECT_EQ(test, __lazymap_zap(adopter, 0, PAGE_SIZE), 0);
-	KUNIT_EXPECT_EQ(test, __lazymap_zap(adopter, 0, SZ_SPACE + PAGE_SIZE),
+	KUNIT_EXPECT_EQ(test, __lazymap_zap(adopter, 0, 1), 0);
+	KUNIT_EXPECT_EQ(test, __lazymap_zap(adopter, 0, SPACE_PAGES + 1),
 			-EINVAL);
 	up_write(gate);
 }
@@ -313,33 +350,33 @@ static void lazymap_test_revoke_restore(struct kunit *test)
 	struct kspace *ks;
 
 	space = kspace_create(test, &ks, NULL);
-	KUNIT_EXPECT_FALSE(test, lazymap_revoked(space, 0, 64));
+	KUNIT_EXPECT_FALSE(test, lazymap_range_revoked(space, 0, 64));
 
-	KUNIT_ASSERT_EQ(test, lazymap_revoke(space, 4 * PAGE_SIZE, 8 * PAGE_SIZE), 0);
-	KUNIT_EXPECT_FALSE(test, lazymap_revoked(space, 3, 1));
-	KUNIT_EXPECT_TRUE(test, lazymap_revoked(space, 4, 1));
-	KUNIT_EXPECT_TRUE(test, lazymap_revoked(space, 11, 1));
-	KUNIT_EXPECT_FALSE(test, lazymap_revoked(space, 12, 1));
-	KUNIT_EXPECT_TRUE(test, lazymap_revoked(space, 0, 64));
-	KUNIT_EXPECT_TRUE(test, lazymap_revoked(space, 0, 5));
-	KUNIT_EXPECT_FALSE(test, lazymap_revoked(space, 0, 4));
+	KUNIT_ASSERT_EQ(test, lazymap_revoke(space, 4, 12), 0);
+	KUNIT_EXPECT_FALSE(test, lazymap_range_revoked(space, 3, 4));
+	KUNIT_EXPECT_TRUE(test, lazymap_range_revoked(space, 4, 5));
+	KUNIT_EXPECT_TRUE(test, lazymap_range_revoked(space, 11, 12));
+	KUNIT_EXPECT_FALSE(test, lazymap_range_revoked(space, 12, 13));
+	KUNIT_EXPECT_TRUE(test, lazymap_range_revoked(space, 0, 64));
+	KUNIT_EXPECT_TRUE(test, lazymap_range_revoked(space, 0, 5));
+	KUNIT_EXPECT_FALSE(test, lazymap_range_revoked(space, 0, 4));
 
 	/* Restore a hole in the middle: two revoked pieces remain. */
-	KUNIT_ASSERT_EQ(test, lazymap_restore(space, 6 * PAGE_SIZE, 2 * PAGE_SIZE), 0);
-	KUNIT_EXPECT_TRUE(test, lazymap_revoked(space, 5, 1));
-	KUNIT_EXPECT_FALSE(test, lazymap_revoked(space, 6, 2));
-	KUNIT_EXPECT_TRUE(test, lazymap_revoked(space, 8, 1));
+	KUNIT_ASSERT_EQ(test, lazymap_restore(space, 6, 8), 0);
+	KUNIT_EXPECT_TRUE(test, lazymap_range_revoked(space, 5, 6));
+	KUNIT_EXPECT_FALSE(test, lazymap_range_revoked(space, 6, 8));
+	KUNIT_EXPECT_TRUE(test, lazymap_range_revoked(space, 8, 9));
 
 	/* Overlapping revoke merges; revoking twice is allowed. */
-	KUNIT_ASSERT_EQ(test, lazymap_revoke(space, 10 * PAGE_SIZE, 10 * PAGE_SIZE), 0);
-	KUNIT_ASSERT_EQ(test, lazymap_revoke(space, 10 * PAGE_SIZE, 10 * PAGE_SIZE), 0);
-	KUNIT_EXPECT_TRUE(test, lazymap_revoked(space, 19, 1));
-	KUNIT_EXPECT_FALSE(test, lazymap_revoked(space, 20, 44));
+	KUNIT_ASSERT_EQ(test, lazymap_revoke(space, 10, 20), 0);
+	KUNIT_ASSERT_EQ(test, lazymap_revoke(space, 10, 20), 0);
+	KUNIT_EXPECT_TRUE(test, lazymap_range_revoked(space, 19, 20));
+	KUNIT_EXPECT_FALSE(test, lazymap_range_revoked(space, 20, 64));
 
 	/* Restoring what is not revoked changes nothing. */
-	KUNIT_ASSERT_EQ(test, lazymap_restore(space, 30 * PAGE_SIZE, PAGE_SIZE), 0);
-	KUNIT_ASSERT_EQ(test, lazymap_restore(space, 0, SZ_SPACE), 0);
-	KUNIT_EXPECT_FALSE(test, lazymap_revoked(space, 0, 64));
+	KUNIT_ASSERT_EQ(test, lazymap_restore(space, 30, 31), 0);
+	KUNIT_ASSERT_EQ(test, lazymap_restore(space, 0, SPACE_PAGES), 0);
+	KUNIT_EXPECT_FALSE(test, lazymap_range_revoked(space, 0, 64));
 
 	lazymap_space_stats(space, &st);
 	KUNIT_EXPECT_EQ(test, st.revokes, 3);
@@ -349,17 +386,18 @@ static void lazymap_test_revoke_restore(struct kunit *test)
 
 struct range_case {
 	const char *name;
-	u64 offset, len;
+	pgoff_t start, end;
 };
 
+/* [start, end) page offsets of a space of SPACE_PAGES pages. */
 static const struct range_case range_invalid_cases[] = {
 	{ "empty", 0, 0 },
-	{ "offset unaligned", 1, PAGE_SIZE },
-	{ "length unaligned", 0, PAGE_SIZE + 1 },
-	{ "past end", SZ_SPACE - PAGE_SIZE, 2 * PAGE_SIZE },
-	{ "starts at end", SZ_SPACE, PAGE_SIZE },
-	{ "wraps", PAGE_SIZE, U64_MAX & PAGE_MASK },
-	{ "huge offset", U64_MAX & PAGE_MASK, PAGE_SIZE },
+	{ "empty inside", 5, 5 },
+	{ "reversed", 6, 5 },
+	{ "past end", SPACE_PAGES - 1, SPACE_PAGES + 1 },
+	{ "starts at end", SPACE_PAGES, SPACE_PAGES + 1 },
+	{ "everything", 0, ULONG_MAX },
+	{ "huge offset", ULONG_MAX - 1, ULONG_MAX },
 };
 
 static void range_desc(const struct range_case *c, char *desc)
@@ -377,12 +415,12 @@ static void lazymap_test_range_invalid(struct kunit *test)
 	struct kspace *ks;
 
 	space = kspace_create(test, &ks, NULL);
-	KUNIT_EXPECT_EQ(test, lazymap_zap(space, c->offset, c->len), -EINVAL);
-	KUNIT_EXPECT_EQ(test, lazymap_revoke(space, c->offset, c->len), -EINVAL);
-	KUNIT_EXPECT_EQ(test, lazymap_restore(space, c->offset, c->len), -EINVAL);
+	KUNIT_EXPECT_EQ(test, lazymap_zap(space, c->start, c->end), -EINVAL);
+	KUNIT_EXPECT_EQ(test, lazymap_revoke(space, c->start, c->end), -EINVAL);
+	KUNIT_EXPECT_EQ(test, lazymap_restore(space, c->start, c->end), -EINVAL);
 	lazymap_space_stats(space, &st);
 	KUNIT_EXPECT_EQ(test, st.zaps + st.revokes + st.restores, 0);
-	KUNIT_EXPECT_FALSE(test, lazymap_revoked(space, 0, 64));
+	KUNIT_EXPECT_FALSE(test, lazymap_range_revoked(space, 0, 64));
 }
 
 /* --- listeners -------------------------------------------------------- */
@@ -491,8 +529,7 @@ static void lazymap_test_listener_zap(struct kunit *test)
 	struct klisteners *k = klisteners_setup(test);
 
 	/* Pages [10, 40): misses [0, 10), clips [8, 16) and [32, 64). */
-	KUNIT_ASSERT_EQ(test, lazymap_zap(k->space, 10 * PAGE_SIZE,
-					  30 * PAGE_SIZE), 0);
+	KUNIT_ASSERT_EQ(test, lazymap_zap(k->space, 10, 40), 0);
 	KUNIT_EXPECT_EQ(test, k->kl[0].calls, 0);
 	KUNIT_EXPECT_EQ(test, k->kl[1].calls, 1);
 	KUNIT_EXPECT_EQ(test, k->kl[1].start, 10);
@@ -503,7 +540,7 @@ static void lazymap_test_listener_zap(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, k->kl[2].end, 40);
 
 	/* The overlap of the first two: both, reason revoke. */
-	KUNIT_ASSERT_EQ(test, lazymap_revoke(k->space, 9 * PAGE_SIZE, PAGE_SIZE), 0);
+	KUNIT_ASSERT_EQ(test, lazymap_revoke(k->space, 9, 10), 0);
 	KUNIT_EXPECT_EQ(test, k->kl[0].calls, 1);
 	KUNIT_EXPECT_EQ(test, k->kl[0].start, 9);
 	KUNIT_EXPECT_EQ(test, k->kl[0].end, 10);
@@ -512,12 +549,12 @@ static void lazymap_test_listener_zap(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, k->kl[2].calls, 1);
 
 	/* Restore invalidates nothing. */
-	KUNIT_ASSERT_EQ(test, lazymap_restore(k->space, 0, SZ_SPACE), 0);
+	KUNIT_ASSERT_EQ(test, lazymap_restore(k->space, 0, SPACE_PAGES), 0);
 	KUNIT_EXPECT_EQ(test, k->kl[0].calls + k->kl[1].calls + k->kl[2].calls, 4);
 
 	/* Unregistered listeners are not called. */
 	lazymap_listener_unregister(&k->kl[2].l);
-	KUNIT_ASSERT_EQ(test, lazymap_zap(k->space, 0, SZ_SPACE), 0);
+	KUNIT_ASSERT_EQ(test, lazymap_zap(k->space, 0, SPACE_PAGES), 0);
 	KUNIT_EXPECT_EQ(test, k->kl[2].calls, 1);
 	KUNIT_EXPECT_EQ(test, k->kl[0].calls, 2);
 	/* Re-register so the cleanup action's unregister stays balanced. */
@@ -618,7 +655,6 @@ static void lazymap_test_launder(struct kunit *test)
 /* Spaces of SZ_SPACE, backed by memory in the first KMAP_PAGES pages. */
 #define KMAP_PAGES	16
 #define KMAP_SIZE	(KMAP_PAGES * PAGE_SIZE)
-#define SPACE_PAGES	(SZ_SPACE >> PAGE_SHIFT)
 
 /* What page offset @pgoff of a kmap space reads as (its first byte). */
 #define KMAP_BYTE(pgoff)	((u8)(0x40 + (pgoff)))
@@ -1058,9 +1094,8 @@ static void lazymap_test_vma_zap(struct kunit *test)
 							&val), 0);
 		r = krec_one(test, m->space);
 		faults = r.faults[LAZYMAP_LEVEL_PTE];
-		KUNIT_ASSERT_EQ(test, lazymap_zap(m->space,
-						  zc->first << PAGE_SHIFT,
-						  zc->nr << PAGE_SHIFT), 0);
+		KUNIT_ASSERT_EQ(test, lazymap_zap(m->space, zc->first,
+						  zc->first + zc->nr), 0);
 
 		/* Counted against the VMA only if they overlap. */
 		zaps += !!hit;
@@ -1115,8 +1150,7 @@ static void lazymap_test_vma_revoke(struct kunit *test)
 	for (i = 0; i < 8; i++)
 		KUNIT_ASSERT_EQ(test, kmap_read(addr + i * PAGE_SIZE, &val), 0);
 
-	KUNIT_ASSERT_EQ(test, lazymap_revoke(m->space, 2 * PAGE_SIZE,
-					     2 * PAGE_SIZE), 0);
+	KUNIT_ASSERT_EQ(test, lazymap_revoke(m->space, 2, 4), 0);
 	r = krec_one(test, m->space);
 	KUNIT_EXPECT_EQ(test, r.zaps, 1);
 	for (i = 0; i < 8; i++)
@@ -1138,7 +1172,7 @@ static void lazymap_test_vma_revoke(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, st.revokes, 1);
 
 	/* Restore zaps nothing; the pages fault in again. */
-	KUNIT_ASSERT_EQ(test, lazymap_restore(m->space, 0, SZ_SPACE), 0);
+	KUNIT_ASSERT_EQ(test, lazymap_restore(m->space, 0, SPACE_PAGES), 0);
 	KUNIT_EXPECT_EQ(test, kmap_write(addr + 3 * PAGE_SIZE, 0x5a), 0);
 	KUNIT_EXPECT_EQ(test, kmap_read(addr + 2 * PAGE_SIZE, &val), 0);
 	KUNIT_EXPECT_EQ(test, val, KMAP_BYTE(2));
@@ -1196,15 +1230,12 @@ static void lazymap_test_vma_split(struct kunit *test)
 				    i < 2 || i >= 5, "page %d", i);
 
 	/* Each part counts zaps and faults of its own page offsets. */
-	KUNIT_ASSERT_EQ(test, lazymap_zap(m->space, 5 * PAGE_SIZE, PAGE_SIZE),
-			0);
-	KUNIT_ASSERT_EQ(test, lazymap_zap(m->space, 6 * PAGE_SIZE,
-					  3 * PAGE_SIZE), 0);
+	KUNIT_ASSERT_EQ(test, lazymap_zap(m->space, 5, 6), 0);
+	KUNIT_ASSERT_EQ(test, lazymap_zap(m->space, 6, 9), 0);
 	KUNIT_ASSERT_EQ(test, krecs(test, m->space, r, ARRAY_SIZE(r)), 2);
 	KUNIT_EXPECT_EQ(test, r[0].zaps, 1);
 	KUNIT_EXPECT_EQ(test, r[1].zaps, 0);
-	KUNIT_ASSERT_EQ(test, lazymap_zap(m->space, 11 * PAGE_SIZE, PAGE_SIZE),
-			0);
+	KUNIT_ASSERT_EQ(test, lazymap_zap(m->space, 11, 12), 0);
 	KUNIT_ASSERT_EQ(test, kmap_read(addr + PAGE_SIZE, &val), 0);
 	KUNIT_EXPECT_EQ(test, val, KMAP_BYTE(5));
 	KUNIT_ASSERT_EQ(test, kmap_read(addr + 7 * PAGE_SIZE, &val), 0);
@@ -1327,15 +1358,13 @@ static void lazymap_test_folio_cache(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, r.faults[LAZYMAP_LEVEL_PTE], 9);
 
 	/* Revoke unmaps the folio but leaves it in the page cache. */
-	KUNIT_ASSERT_EQ(test, lazymap_revoke(m->space, 4 * PAGE_SIZE,
-					     PAGE_SIZE), 0);
+	KUNIT_ASSERT_EQ(test, lazymap_revoke(m->space, 4, 5), 0);
 	KUNIT_EXPECT_FALSE(test, kmap_mapped(m, addr + 4 * PAGE_SIZE, 4));
 	KUNIT_EXPECT_EQ(test, kmap_byte(m, 4), KMAP_BYTE(4));
 	KUNIT_EXPECT_EQ(test, kl->calls, 3);
 	KUNIT_EXPECT_EQ(test, kl->reason, LAZYMAP_INVAL_REVOKE);
 	KUNIT_EXPECT_EQ(test, kmap_read(addr + 4 * PAGE_SIZE, &val), -EFAULT);
-	KUNIT_ASSERT_EQ(test, lazymap_restore(m->space, 4 * PAGE_SIZE,
-					      PAGE_SIZE), 0);
+	KUNIT_ASSERT_EQ(test, lazymap_restore(m->space, 4, 5), 0);
 	KUNIT_ASSERT_EQ(test, kmap_read(addr + 4 * PAGE_SIZE, &val), 0);
 	KUNIT_EXPECT_EQ(test, val, KMAP_BYTE(4));
 
@@ -1595,7 +1624,7 @@ static void lazymap_test_fail_create(struct kunit *test)
 						    p.gate);
 			}
 			lazymap_space_put(space);
-			lazymap_flush();
+			lazymap_wait_for_releases();
 			KUNIT_EXPECT_FALSE(test, kspace_in_debugfs(p.name));
 		}
 		KUNIT_EXPECT_EQ(test, ks->releases, created);
@@ -1876,7 +1905,7 @@ static u64 krevoked(struct lazymap_space *space)
 
 	down_read(lazymap_space_gate(space));
 	for (i = 0; i < SPACE_PAGES; i++)
-		if (lazymap_revoked(space, i, 1))
+		if (lazymap_range_revoked(space, i, i + 1))
 			bits |= BIT_ULL(i);
 	up_read(lazymap_space_gate(space));
 	return bits;
@@ -1889,12 +1918,11 @@ static void krevoke_reset(struct kunit *test, struct kmapping *m,
 	int i;
 	u8 val;
 
-	KUNIT_ASSERT_EQ(test, lazymap_restore(m->space, 0, SZ_SPACE), 0);
+	KUNIT_ASSERT_EQ(test, lazymap_restore(m->space, 0, SPACE_PAGES), 0);
 	for (i = 0; i < SPACE_PAGES; i++)
 		if (pre & BIT_ULL(i))
 			KUNIT_ASSERT_EQ(test, lazymap_revoke(m->space,
-							     i * PAGE_SIZE,
-							     PAGE_SIZE), 0);
+							     i, i + 1), 0);
 	KUNIT_ASSERT_EQ(test, krevoked(m->space), pre);
 	for (i = 0; i < KMAP_PAGES; i++)
 		if (!(pre & BIT_ULL(i)))
@@ -1936,11 +1964,11 @@ static void lazymap_test_fail_revoke(struct kunit *test)
 
 		kfail_arm(&f);
 		if (c->restore)
-			ret = lazymap_restore(m->space, c->first << PAGE_SHIFT,
-					      c->nr << PAGE_SHIFT);
+			ret = lazymap_restore(m->space, c->first,
+					      c->first + c->nr);
 		else
-			ret = lazymap_revoke(m->space, c->first << PAGE_SHIFT,
-					     c->nr << PAGE_SHIFT);
+			ret = lazymap_revoke(m->space, c->first,
+					     c->first + c->nr);
 		kfail_disarm(&f);
 
 		after = krevoked(m->space);
@@ -1999,7 +2027,7 @@ static void lazymap_test_fail_listener(struct kunit *test)
 		ret = lazymap_listener_register(space, &kl->l, 4, 8);
 		kfail_disarm(&f);
 		if (!ret) {
-			KUNIT_EXPECT_EQ(test, lazymap_zap(space, 0, SZ_SPACE), 0);
+			KUNIT_EXPECT_EQ(test, lazymap_zap(space, 0, SPACE_PAGES), 0);
 			KUNIT_EXPECT_EQ(test, kl->start, 4);
 			KUNIT_EXPECT_EQ(test, kl->end, 8);
 			lazymap_listener_unregister(&kl->l);
@@ -2016,6 +2044,7 @@ static struct kunit_case lazymap_test_cases[] = {
 	KUNIT_CASE_PARAM(lazymap_test_fault_fits, fits_gen_params),
 	KUNIT_CASE(lazymap_test_order_level),
 	KUNIT_CASE_PARAM(lazymap_test_create_invalid, create_invalid_gen_params),
+	KUNIT_CASE(lazymap_test_create_caching),
 	KUNIT_CASE(lazymap_test_lifecycle),
 	KUNIT_CASE(lazymap_test_adopt),
 	KUNIT_CASE(lazymap_test_revoke_restore),

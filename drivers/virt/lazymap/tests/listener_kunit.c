@@ -270,15 +270,14 @@ static void lctx_op(struct lctx *x)
 	x->op_done = true;
 	switch (x->c->op) {
 	case LOP_ZAP:
-		KUNIT_EXPECT_EQ(test, lazymap_zap(space, 0, LS_PAGES * PAGE_SIZE), 0);
+		KUNIT_EXPECT_EQ(test, lazymap_zap(space, 0, LS_PAGES), 0);
 		break;
 	case LOP_REVOKE:
-		KUNIT_EXPECT_EQ(test, lazymap_revoke(space, LS_PGOFF * PAGE_SIZE,
-						     PAGE_SIZE), 0);
+		KUNIT_EXPECT_EQ(test, lazymap_revoke(space, LS_PGOFF,
+						     LS_PGOFF + 1), 0);
 		break;
 	case LOP_RESTORE:
-		KUNIT_EXPECT_EQ(test, lazymap_restore(space, 0,
-						      LS_PAGES * PAGE_SIZE), 0);
+		KUNIT_EXPECT_EQ(test, lazymap_restore(space, 0, LS_PAGES), 0);
 		break;
 	case LOP_TRUNCATE:
 		truncate_inode_pages_range(mapping, 0, LS_PAGES * PAGE_SIZE - 1);
@@ -414,8 +413,7 @@ static void lazymap_listener_interleave(struct kunit *test)
 	x->f.pgoff = LS_PGOFF;
 	x->f.order = LS_ORDER;
 	if (c->op == LOP_RESTORE)
-		KUNIT_ASSERT_EQ(test, lazymap_revoke(x->ls->space, 0,
-						     LS_PAGES * PAGE_SIZE), 0);
+		KUNIT_ASSERT_EQ(test, lazymap_revoke(x->ls->space, 0, LS_PAGES), 0);
 	/* Something for a truncation or release to take away. */
 	if (c->op == LOP_TRUNCATE || c->op == LOP_RELEASE) {
 		struct folio *folio = lazymap_get_folio(x->ls->space,
@@ -557,7 +555,7 @@ static void lazymap_listener_wait(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, ret, 0);
 
 	/* A zap holds the gate; a truncation does not: both make it wait. */
-	KUNIT_ASSERT_EQ(test, lazymap_zap(w->ls->space, 0, PAGE_SIZE * LS_PAGES), 0);
+	KUNIT_ASSERT_EQ(test, lazymap_zap(w->ls->space, 0, LS_PAGES), 0);
 	wait_for_completion(&w->done);
 	flush_work(&w->work);
 	KUNIT_EXPECT_EQ(test, w->f.err, 0);
@@ -618,7 +616,7 @@ static void lazymap_listener_lookup_errors(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, lk.order, LS_ORDER);
 	KUNIT_EXPECT_EQ(test, lk.start, 0);
 	/* A revoked page: -EACCES there, smaller blocks around it. */
-	KUNIT_ASSERT_EQ(test, lazymap_revoke(ls->space, 2 * PAGE_SIZE, PAGE_SIZE), 0);
+	KUNIT_ASSERT_EQ(test, lazymap_revoke(ls->space, 2, 3), 0);
 	KUNIT_EXPECT_EQ(test, lazymap_listener_lookup(&s->l, 2, 0, &lk), -EACCES);
 	KUNIT_ASSERT_EQ(test, lazymap_listener_lookup(&s->l, 9, LS_ORDER, &lk), 0);
 	KUNIT_EXPECT_EQ(test, lk.order, 3);
@@ -627,10 +625,10 @@ static void lazymap_listener_lookup_errors(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, lk.order, 0);
 	/* No invalidation since that lookup began. */
 	KUNIT_EXPECT_FALSE(test, lazymap_listener_retry(&s->l, &lk));
-	KUNIT_ASSERT_EQ(test, lazymap_restore(ls->space, 0, PAGE_SIZE * LS_PAGES), 0);
+	KUNIT_ASSERT_EQ(test, lazymap_restore(ls->space, 0, LS_PAGES), 0);
 	/* Restore takes nothing back: no retry. */
 	KUNIT_EXPECT_FALSE(test, lazymap_listener_retry(&s->l, &lk));
-	KUNIT_ASSERT_EQ(test, lazymap_zap(ls->space, 15 * PAGE_SIZE, PAGE_SIZE), 0);
+	KUNIT_ASSERT_EQ(test, lazymap_zap(ls->space, 15, 16), 0);
 	/* The sequence is per space: a zap elsewhere retries too. */
 	KUNIT_EXPECT_TRUE(test, lazymap_listener_retry(&s->l, &lk));
 	lazymap_listener_unregister(&part);

@@ -19,7 +19,10 @@
  * (SIGBUS, -EIO) and give it back intact (or, after reset, cleared); fork,
  * partial munmap and closing the device fd while mapped; creating and
  * removing mdevs up to the type's limit; and tables of invalid sysfs input,
- * region accesses, mmaps and ioctl arguments with their errnos.
+ * region accesses, mmaps and ioctl arguments with their errnos.  BAR2
+ * pages are charged to the memory cgroup of the task that touches them;
+ * where lazymap-mdev is a module (QEMU), rmmod removes live mdevs, and
+ * works after a remove that waited for a mapping to go.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -37,6 +40,8 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -1539,6 +1544,167 @@ TEST(sysfs_invalid)
 	/* Creating through a type that does not exist. */
 	snprintf(path, sizeof(path), MDEV_TYPES "/lazymap-mdev-1G/create");
 	EXPECT_EQ(-ENOENT, sysfs_write_str(path, uuid));
+}
+
+/*
+ * BAR2 pages are charged to the memory cgroup of the task whose fault or
+ * write allocates them (__GFP_ACCOUNT), like any memory a user makes the
+ * kernel allocate.  Needs cgroup v2 with the memory controller.
+ */
+#define CGROUP_ROOT	"/sys/fs/cgroup"
+
+static int cgroup_memory_current(const char *cg, unsigned long long *val)
+{
+	char path[256], buf[32];
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/memory.current", cg);
+	ret = sysfs_read_str(path, buf, sizeof(buf));
+	if (ret)
+		return ret;
+	*val = strtoull(buf, NULL, 10);
+	return 0;
+}
+
+TEST_F(lazymap_mdev, pages_charged)
+{
+	const size_t n = 512;
+	unsigned long long c0, c1;
+	char cg[128], path[256], buf[256];
+	volatile uint8_t *p;
+	size_t i;
+	int ret;
+
+	if (access(CGROUP_ROOT "/cgroup.controllers", F_OK)) {
+		mkdir(CGROUP_ROOT, 0755);
+		if (mount("cgroup2", CGROUP_ROOT, "cgroup2", 0, NULL))
+			SKIP(return, "no cgroup v2: %s", strerror(errno));
+	}
+	if (sysfs_read_str(CGROUP_ROOT "/cgroup.controllers", buf,
+			   sizeof(buf)) || !strstr(buf, "memory"))
+		SKIP(return, "no memory controller");
+	/* May already be on; an error shows in the mkdir'd cgroup's files. */
+	sysfs_write_str(CGROUP_ROOT "/cgroup.subtree_control", "+memory");
+	snprintf(cg, sizeof(cg), CGROUP_ROOT "/lazymap-mdev-%d", getpid());
+	ASSERT_EQ(0, mkdir(cg, 0755)) TH_LOG("mkdir %s: %s", cg,
+					     strerror(errno));
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+	ret = sysfs_write_str(path, "0");
+	if (!ret)
+		ret = cgroup_memory_current(cg, &c0);
+	if (ret) {
+		rmdir(cg);
+		SKIP(return, "memory cgroup %s: %s", cg, strerror(-ret));
+	}
+
+	ASSERT_EQ(0, mem_enable(self->v.device_fd, true));
+	p = bar2_map(self, 0, n * PG);
+	ASSERT_NE(NULL, p) TH_LOG("mmap BAR2: %s", strerror(errno));
+	for (i = 0; i < n; i++)
+		p[i * PG] = 1;
+	ASSERT_EQ(0, cgroup_memory_current(cg, &c1));
+	ASSERT_EQ(0, sysfs_write_str(CGROUP_ROOT "/cgroup.procs", "0"));
+	rmdir(cg);
+	/* Page tables and the like add a little; the pages are n * PG. */
+	EXPECT_LE(c0 + n * PG, c1)
+		TH_LOG("memory.current %llu -> %llu after %zu pages", c0, c1,
+		       n);
+}
+
+/*
+ * Unloading lazymap-mdev: with live mdevs nothing opened it removes them
+ * and unloads; an mdev whose mapping outlives its fds is removed once the
+ * mapping is gone.  SKIPs when lazymap-mdev is built in (UML).
+ */
+#define MODULE_NAME	"lazymap_mdev"
+#define MODULE_FILE	"lazymap-mdev.ko"
+
+#define find_module_or_skip(ko)						\
+	do {								\
+		if (access(MDEV_TYPES, F_OK))				\
+			SKIP(return, "no %s", MDEV_TYPES);		\
+		if (!lm_module_loaded(MODULE_NAME))			\
+			SKIP(return, MODULE_NAME " is not a module");	\
+		if (lm_module_path(MODULE_FILE, ko, sizeof(ko)))	\
+			SKIP(return, "no " MODULE_FILE " to load again");	\
+	} while (0)
+
+TEST(unload_live_mdevs)
+{
+	char ko[256], uuid[2][UUID_LEN + 1];
+	int i, ret;
+
+	find_module_or_skip(ko);
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, make_uuid(uuid[i]));
+		ASSERT_EQ(0, mdev_create(i ? TYPE_64M : TYPE_16M, uuid[i]));
+	}
+	ret = lm_module_unload(MODULE_NAME);
+	EXPECT_EQ(0, ret) TH_LOG("unloading with live mdevs: %s",
+				 strerror(-ret));
+	if (ret) {
+		for (i = 0; i < 2; i++)
+			mdev_remove(uuid[i]);
+		return;
+	}
+	for (i = 0; i < 2; i++)
+		EXPECT_FALSE(mdev_exists(uuid[i]));
+	ret = lm_module_load(ko);
+	ASSERT_EQ(0, ret) TH_LOG("loading %s: %s", ko, strerror(-ret));
+}
+
+TEST(remove_mapped_then_unload)
+{
+	char ko[256], uuid[UUID_LEN + 1], space[UUID_LEN + 8], path[300];
+	unsigned long long mappings = 0;
+	struct mdev_vfio v;
+	volatile uint8_t *p;
+	int ret, status;
+	pid_t child;
+
+	find_module_or_skip(ko);
+	ASSERT_EQ(0, sigbus_install());
+	ASSERT_EQ(0, make_uuid(uuid));
+	snprintf(space, sizeof(space), "mdev-%s", uuid);
+	ASSERT_EQ(0, mdev_create(TYPE_16M, uuid));
+	ret = mdev_open(&v, uuid);
+	if (ret)
+		mdev_remove(uuid);
+	ASSERT_EQ(0, ret) TH_LOG("opening %s: %s", uuid, strerror(-ret));
+	ASSERT_EQ(0, mem_enable(v.device_fd, true));
+	p = mmap(NULL, 16 * PG, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 v.device_fd, REGION(BAR2));
+	ASSERT_NE(MAP_FAILED, (void *)p);
+	p[0] = 0x5a;
+	mdev_vfio_close(&v);
+
+	child = fork();
+	ASSERT_LE(0, child);
+	if (!child) {
+		/* The copy of the mapping would keep the device. */
+		munmap((void *)p, 16 * PG);
+		_exit(mdev_remove(uuid) ? 1 : 0);
+	}
+	/* Let the remove start waiting; the result holds either way. */
+	usleep(500 * 1000);
+	if (lm_have_debugfs())
+		EXPECT_EQ(0, lm_space_stat(space, "mappings", &mappings));
+	EXPECT_EQ(1ULL, mappings);
+	sigbus_pages(p, 16 * PG, PG);
+	ASSERT_EQ(0, munmap((void *)p, 16 * PG));
+	ASSERT_EQ(child, waitpid(child, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
+		TH_LOG("remove failed: status %#x", status);
+	EXPECT_FALSE(mdev_exists(uuid));
+	snprintf(path, sizeof(path), LAZYMAP_DEBUGFS "/%s", space);
+	EXPECT_NE(0, access(path, F_OK));
+
+	ret = lm_module_unload(MODULE_NAME);
+	EXPECT_EQ(0, ret) TH_LOG("unloading: %s", strerror(-ret));
+	if (!ret) {
+		ret = lm_module_load(ko);
+		ASSERT_EQ(0, ret) TH_LOG("loading %s: %s", ko, strerror(-ret));
+	}
 }
 
 TEST_HARNESS_MAIN

@@ -3,7 +3,8 @@
  * Helpers shared by the lazymap selftests: accesses that survive SIGBUS,
  * mappings noted for the teardown, pattern checks, the core's debugfs
  * files (lazymap/<space>/mappings and stats), addressed by space name, and
- * the fields of a VMA in /proc/self/smaps.
+ * the fields of a VMA in /proc/self/smaps, and unloading and loading
+ * lazymap's modules.
  *
  * Everything is static and depends only on libc, so the tests link
  * statically and run from a busybox initramfs.  Functions returning int
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 
 #define LAZYMAP_DEBUGFS		"/sys/kernel/debug/lazymap"
 
@@ -322,6 +324,49 @@ static inline int lm_smaps_kb(const volatile void *start, const char *name,
 		}
 	}
 	fclose(f);
+	return ret;
+}
+
+/*
+ * Loadable modules, for the unload tests.  The test initramfs keeps
+ * lazymap's modules in LM_MODULE_DIR (override with $LAZYMAP_MODULE_DIR).
+ */
+#define LM_MODULE_DIR		"/lazymap/modules"
+
+/* Whether module @name (as in /sys/module) is loaded as a module. */
+static inline int lm_module_loaded(const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/sys/module/%s/initstate", name);
+	return !access(path, F_OK);
+}
+
+/* Path of @file in the module directory, into @path; 0 or -ENOENT. */
+static inline int lm_module_path(const char *file, char *path, size_t len)
+{
+	const char *dir = getenv("LAZYMAP_MODULE_DIR");
+
+	snprintf(path, len, "%s/%s", dir ? dir : LM_MODULE_DIR, file);
+	return access(path, R_OK) ? -ENOENT : 0;
+}
+
+/* delete_module(@name) without waiting: 0 or -errno (-EWOULDBLOCK: in use). */
+static inline int lm_module_unload(const char *name)
+{
+	return syscall(SYS_delete_module, name, O_NONBLOCK) ? -errno : 0;
+}
+
+/* finit_module() of @path: 0 or -errno. */
+static inline int lm_module_load(const char *path)
+{
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = syscall(SYS_finit_module, fd, "", 0) ? -errno : 0;
+	close(fd);
 	return ret;
 }
 

@@ -16,6 +16,9 @@
  * - munmap, mprotect and mremap of one page inside a PUD- or PMD-mapped
  *   BAR split the VMA with the data intact on both sides (no PUD entry
  *   may span a VMA boundary: 6.12 cannot split one).
+ * - debugfs stats name the memory BARs; unbind and bind again in a loop
+ *   (the debugfs files follow each bind); rmmod with a bound device, and
+ *   after an unbind that waited for a mapping to go.
  *
  * SKIPs without ivshmem or without the lazymap-vfio-pci driver.
  */
@@ -33,11 +36,10 @@
 #include <sys/wait.h>
 #include <linux/pci_regs.h>
 
+/* The TEST() wrappers have an unused parameter too: it stays off. */
 #pragma GCC diagnostic ignored "-Wclobbered"
-#pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #include "kselftest_harness.h"
-#pragma GCC diagnostic pop
 #include "lazymap_util.h"
 #include "vfio_util.h"
 #include "vfio_split.h"
@@ -394,6 +396,18 @@ TEST_F_TIMEOUT(vfio_pci_lazymap, split_pmd_mremap, 300)
 	split(_metadata, self, SZ_2M, BAR_SPLIT_MREMAP);
 }
 
+/*
+ * debugfs stats name the memory BARs and their sizes, not the size of the
+ * space (the VFIO offsets of BAR0..BAR5, terabytes).
+ */
+TEST_F(vfio_pci_lazymap, debugfs_bars)
+{
+	EXPECT_EQ((long long)SZ_1G, space_stat(self->bdf, "bar2"));
+	EXPECT_LT(0, space_stat(self->bdf, "bar0"));
+	EXPECT_EQ(-1, space_stat(self->bdf, "size"));
+	EXPECT_EQ(-1, space_stat(self->bdf, "bar5"));
+}
+
 /* mmap errors: the same as stock vfio-pci (vfio_pci_core_mmap()'s). */
 TEST_F(vfio_pci_lazymap, mmap_invalid)
 {
@@ -495,6 +509,160 @@ TEST_F(vfio_pci_lazymap, ioctl_invalid)
 				    cases[i].arg)) TH_LOG("%s", cases[i].name);
 		EXPECT_EQ(cases[i].err, errno) TH_LOG("%s", cases[i].name);
 	}
+}
+
+/*
+ * Binding, unbinding and unloading.  These tests bind and unbind the
+ * ivshmem device themselves; the next fixture's setup binds it again.
+ */
+#define MODULE_NAME	"lazymap_vfio_pci"
+#define MODULE_FILE	"lazymap-vfio-pci.ko"
+
+/* Unbind @bdf from its driver: 0 or -errno. */
+static int pci_unbind(const char *bdf)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s/driver/unbind", PCI_SYSFS_DEVICES,
+		 bdf);
+	return sysfs_write_str(path, bdf);
+}
+
+/* Whether debugfs lazymap/vfio-<bdf>/@file exists. */
+static bool space_file(const char *bdf, const char *file)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), DEBUGFS "/vfio-%s%s%s", bdf,
+		 file ? "/" : "", file ? file : "");
+	return !access(path, F_OK);
+}
+
+/* Find the ivshmem device and the driver, or SKIP: in the caller. */
+#define find_ivshmem_or_skip(bdf)					\
+	do {								\
+		int __ret = pci_find_device(IVSHMEM_VENDOR,		\
+					    IVSHMEM_DEVICE, bdf,	\
+					    sizeof(bdf));		\
+		if (__ret)						\
+			SKIP(return, "no ivshmem device: %s",		\
+			     strerror(-__ret));				\
+		if (access("/sys/bus/pci/drivers/" DRIVER, F_OK))	\
+			SKIP(return, DRIVER " is not loaded");		\
+		if (!lm_have_debugfs())					\
+			SKIP(return, "no lazymap debugfs");		\
+	} while (0)
+
+/*
+ * Unbind and bind again in a loop: the space of each bind has its debugfs
+ * files, and an unbind removes them before it returns (a new bind may
+ * create the next vfio-<bdf> directory right after).
+ */
+TEST(rebind_debugfs)
+{
+	char bdf[PCI_BDF_LEN];
+	int i, ret;
+
+	find_ivshmem_or_skip(bdf);
+	for (i = 0; i < 20; i++) {
+		ret = pci_bind_driver(bdf, DRIVER);
+		ASSERT_EQ(0, ret) TH_LOG("bind %d: %s", i, strerror(-ret));
+		EXPECT_TRUE(space_file(bdf, "stats")) TH_LOG("bind %d", i);
+		EXPECT_TRUE(space_file(bdf, "mappings")) TH_LOG("bind %d", i);
+		ret = pci_unbind(bdf);
+		ASSERT_EQ(0, ret) TH_LOG("unbind %d: %s", i, strerror(-ret));
+		EXPECT_FALSE(space_file(bdf, NULL))
+			TH_LOG("unbind %d left vfio-%s behind", i, bdf);
+	}
+}
+
+/* Unload and load the driver again; asserts that the load works. */
+static void reload_driver(struct __test_metadata *_metadata, const char *ko)
+{
+	int ret = lm_module_load(ko);
+
+	ASSERT_EQ(0, ret) TH_LOG("loading %s: %s", ko, strerror(-ret));
+}
+
+#define find_module_or_skip(ko)						\
+	do {								\
+		if (!lm_module_loaded(MODULE_NAME))			\
+			SKIP(return, MODULE_NAME " is not a module");	\
+		if (lm_module_path(MODULE_FILE, ko, sizeof(ko)))	\
+			SKIP(return, "no " MODULE_FILE " to load again");	\
+	} while (0)
+
+/* rmmod with a bound device that nothing opened unbinds it and unloads. */
+TEST(unload_bound)
+{
+	char bdf[PCI_BDF_LEN], ko[256], drv[NAME_MAX + 1];
+	int ret;
+
+	find_ivshmem_or_skip(bdf);
+	find_module_or_skip(ko);
+	ret = pci_bind_driver(bdf, DRIVER);
+	ASSERT_EQ(0, ret) TH_LOG("bind: %s", strerror(-ret));
+	ret = lm_module_unload(MODULE_NAME);
+	EXPECT_EQ(0, ret) TH_LOG("unloading with a bound device: %s",
+				 strerror(-ret));
+	if (ret)
+		return;
+	EXPECT_EQ(-ENOENT, pci_get_driver(bdf, drv, sizeof(drv)));
+	EXPECT_FALSE(space_file(bdf, NULL));
+	reload_driver(_metadata, ko);
+}
+
+/*
+ * A mapping outlives its fds: the unbind waits for it (VFIO waits until
+ * the device file, which the VMA holds, is released), the space stays
+ * valid meanwhile, and once the mapping is gone the unbind completes and
+ * the module unloads.
+ */
+TEST(unbind_mapped_then_unload)
+{
+	char bdf[PCI_BDF_LEN], ko[256], lines[2][160];
+	struct vfio_region_info bar2;
+	struct vfio_type1_dev dev;
+	volatile uint8_t *p;
+	int ret, status;
+	pid_t child;
+
+	find_ivshmem_or_skip(bdf);
+	find_module_or_skip(ko);
+	ASSERT_EQ(0, sigbus_install());
+	ASSERT_EQ(0, pci_bind_driver(bdf, DRIVER));
+	vfio_type1_init(&dev);
+	ret = vfio_type1_open(&dev, bdf);
+	ASSERT_EQ(0, ret) TH_LOG("VFIO type1 open: %s", strerror(-ret));
+	ASSERT_EQ(0, vfio_region_info(dev.device_fd,
+				      VFIO_PCI_BAR2_REGION_INDEX, &bar2));
+	p = vfio_mmap_aligned(dev.device_fd, bar2.offset, SZ_2M,
+			      PROT_READ | PROT_WRITE, SZ_2M, 0);
+	ASSERT_NE(MAP_FAILED, (void *)p);
+	p[0] = 0x5a;
+	vfio_type1_close(&dev);
+
+	child = fork();
+	ASSERT_LE(0, child);
+	if (!child) {
+		/* The copy of the mapping would keep the device. */
+		munmap((void *)p, SZ_2M);
+		_exit(pci_unbind(bdf) ? 1 : 0);
+	}
+	/* Let the unbind start waiting; the result holds either way. */
+	usleep(500 * 1000);
+	EXPECT_EQ(1, space_mappings(bdf, lines, 2));
+	sigbus_pages(p, SZ_2M, SZ_4K);
+	ASSERT_EQ(0, munmap((void *)p, SZ_2M));
+	ASSERT_EQ(child, waitpid(child, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
+		TH_LOG("unbind failed: status %#x", status);
+	EXPECT_FALSE(space_file(bdf, NULL));
+
+	ret = lm_module_unload(MODULE_NAME);
+	EXPECT_EQ(0, ret) TH_LOG("unloading: %s", strerror(-ret));
+	if (!ret)
+		reload_driver(_metadata, ko);
 }
 
 TEST_HARNESS_MAIN
