@@ -61,7 +61,7 @@ static void lspace_put_action(void *data)
 	struct lspace *ls = data;
 
 	lazymap_space_put(ls->space);
-	lazymap_flush();
+	lazymap_wait_for_releases();
 	if (ls->block)
 		folio_put(ls->block);
 }
