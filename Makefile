@@ -24,27 +24,44 @@ JOBS    ?= $(shell nproc)
 KUNITCONFIGS := kunit/base.kunitconfig kunit/debug.kunitconfig \
 	$(sort $(wildcard drivers/*/tests/.kunitconfig drivers/*/*/tests/.kunitconfig \
 			  drivers/*/*/*/tests/.kunitconfig))
-CFGHASH  := $(shell cat kunit/*.kunitconfig patches/*.patch 2>/dev/null | sha256sum | cut -c1-12)
+# Every kunitconfig kunit.py merges into the build, and the patches.
+CFGHASH  := $(shell cat $(KUNITCONFIGS) $(wildcard patches/*.patch) | sha256sum | cut -c1-12)
 UMLBUILD := $(CACHE)/uml-$(CFGHASH)
 UMLDIR   := $(CACHE)/umldir
 
+# The selftests build through their kselftest Makefile in the grafted tree
+# (tests.mk lists the programs), the samples through their own Makefile;
+# both static (they run from a busybox initramfs), with -Werror, against
+# the pinned release's UAPI headers and the project's own.
 include tools/testing/selftests/lazymap/tests.mk
 ST_SRC   := tools/testing/selftests/lazymap
 ST_OUT   := $(O)/selftests/bin
-ST_CFLAGS := -static -O2 -g -Wall -Wextra -Werror -pthread \
-	-isystem $(UAPI)/include $(if $(wildcard include/uapi),-I$(CURDIR)/include/uapi) \
-	-I$(KSRC)/tools/testing/selftests -I$(CURDIR)/$(ST_SRC)
+SAMPLES_OUT := $(O)/samples/bin
+USER_INC := -isystem $(UAPI)/include $(if $(wildcard include/uapi),-I$(CURDIR)/include/uapi)
+USER_MAKE_ARGS = KHDR_INCLUDES="$(USER_INC)" USERCFLAGS=-Werror USERLDFLAGS=-static
+
+# The test provider (lazymap_test.ko) is built only when asked for
+# (Kbuild), so that modules_install does not install it: by the targets
+# whose tests load it or that check it, or by `make LAZYMAP_TEST=m`.
+LAZYMAP_TEST ?= $(if $(filter check lint selftests-qemu bench,$(MAKECMDGOALS)),m,n)
+KBUILD_ARGS := -C $(KHDR) M=$(CURDIR) W=1 CONFIG_LAZYMAP_TEST=$(LAZYMAP_TEST)
+
+# `make deps` installs packages and the guest image; of the other targets
+# only check, demo and bench run it first (the rest say what is missing).
+NEED_DEPS := $(if $(filter check demo bench,$(MAKECMDGOALS)),deps)
 
 export KREL KSRC KHDR IMG UMLBUILD UMLDIR O JOBS CACHE
 
-.PHONY: all help deps source uml-kernel modules selftests-bin kunit \
+.PHONY: all help deps source uml-kernel modules selftests-bin samples kunit \
 	selftests-uml selftests-qemu check demo bench clean distclean \
-	scripts-test lint
+	scripts-test lint dkms
 
 all: modules
 
 help:
-	@echo "make            build the modules against $(KREL) headers (W=1)"
+	@echo "make            build the modules against $(KREL) headers (W=1);"
+	@echo "                LAZYMAP_TEST=m: the test provider too"
+	@echo "make deps       install the packages, source, headers and guest image"
 	@echo "make check      all test stages; ends with 'N passed, N failed, N skipped'"
 	@echo "make demo       boot QEMU with the modules and show the demo"
 	@echo "make kunit | selftests-uml | selftests-qemu   one stage"
@@ -57,7 +74,9 @@ help:
 deps:
 	@scripts/deps.sh '$(KDEBVER)' '$(KREL)' '$(CACHE)'
 
-$(KSRC)/.extracted: | deps
+$(KSRC)/.extracted: | $(NEED_DEPS)
+	@test -f /usr/src/linux-source-$(KSERIES).tar.xz || \
+		{ echo "no linux-source-$(KSERIES): run 'make deps' first"; exit 1; }
 	rm -rf $(KSRC) && mkdir -p $(dir $(KSRC))
 	tar -C $(dir $(KSRC)) -xf /usr/src/linux-source-$(KSERIES).tar.xz
 	touch $@
@@ -70,26 +89,55 @@ $(UAPI)/.done: $(KSRC)/.extracted
 	rm -rf $(UAPI)/obj
 	touch $@
 
-source: deps $(KSRC)/.extracted
+source: $(KSRC)/.extracted
 	@scripts/graft.sh $(KSRC)
 
 # --- modules out of tree -----------------------------------------------
 
-modules: deps
-	$(MAKE) -C $(KHDR) M=$(CURDIR) W=1 modules
+modules: $(NEED_DEPS)
+	@test -d $(KHDR) || { echo "no $(KHDR): run 'make deps' first"; exit 1; }
+	$(MAKE) $(KBUILD_ARGS) modules
 
-# Static checks of the kernel code: sparse and W=1 on every module,
-# kernel-doc on the documented sources, checkpatch errors and warnings.
+# DKMS as a user installs it (dkms.conf), built against the pinned headers
+# in a private DKMS tree under $(O)/dkms.
+dkms: $(NEED_DEPS)
+	@scripts/dkms-build.sh '$(KREL)' '$(KHDR)'
+
+# Static checks.  Kernel code: sparse and W=1 on every module, kernel-doc,
+# checkpatch errors and warnings.  Userspace (selftests, samples): sparse,
+# kernel-doc and checkpatch too, less what does not apply there.
 KDOC_FILES := $(filter-out %.mod.c,$(wildcard include/linux/*.h \
 		drivers/*/*/*.c drivers/*/*/*/*.c drivers/*/*/*.h drivers/*/*/*/*.h))
-lint: deps source
-	$(MAKE) -C $(KHDR) M=$(CURDIR) C=2 W=1 modules
-	$(KSRC)/scripts/kernel-doc -Werror -none $(KDOC_FILES)
+USER_FILES := $(wildcard $(ST_SRC)/*.[ch] samples/lazymap/*.[ch])
+CHECKPATCH = perl $(KSRC)/scripts/checkpatch.pl --strict --no-tree -q
+# In userspace, accesses that may raise SIGBUS are volatile, and the
+# kernel's types (u8) and attribute macros (__maybe_unused) do not exist;
+# the harness's EXPECT_*() and ASSERT_*() are two statements, so an if
+# around one keeps its braces; its macros paste their arguments into names
+# and (the .types file) name types checkpatch does not know.
+CHECKPATCH_USER := --ignore VOLATILE,PREFER_KERNEL_TYPES,PREFER_DEFINED_ATTRIBUTE_MACRO \
+	--ignore BRACES,MACRO_ARG_REUSE --typedefsfile scripts/checkpatch-userspace.types
+# Nothing from sparse is accepted; the harness's generated functions and
+# globals are not static (-Wno-decl for the selftests).
+SPARSE_USER = out=$$(sparse -Wno-unknown-attribute -D_GNU_SOURCE= $(USER_INC) \
+	-I$(KSRC)/$(ST_SRC) $(1) $(2) 2>&1) && [ -z "$$out" ] || \
+	{ echo "$$out"; exit 1; }
+lint: source $(UAPI)/.done
+	$(MAKE) $(KBUILD_ARGS) C=2 modules
+	$(KSRC)/scripts/kernel-doc -Werror -none $(KDOC_FILES) $(USER_FILES)
 	@# trace.h keeps the TRACE_EVENT() layout checkpatch misreads; the test
 	@# header is shared with userspace, which has no BIT().
 	@for f in $(filter-out %/trace.h,$(KDOC_FILES)); do \
-		perl $(KSRC)/scripts/checkpatch.pl --strict --no-tree -q \
-			--ignore BIT_MACRO -f $$f || exit 1; \
+		$(CHECKPATCH) --ignore BIT_MACRO -f $$f || exit 1; \
+	done
+	@for f in $(USER_FILES); do \
+		$(CHECKPATCH) $(CHECKPATCH_USER) -f $$f || exit 1; \
+	done
+	@for f in $(filter $(ST_SRC)/%.c,$(USER_FILES)); do \
+		$(call SPARSE_USER,-Wno-decl,$$f); \
+	done
+	@for f in $(filter samples/%.c,$(USER_FILES)); do \
+		$(call SPARSE_USER,,$$f); \
 	done
 
 # --- UML kernel (KUnit + userspace) ------------------------------------
@@ -106,20 +154,15 @@ uml-kernel: source
 kunit: uml-kernel
 	@scripts/run-kunit.sh
 
-# --- selftests ---------------------------------------------------------
+# --- selftests and samples ---------------------------------------------
 
-$(ST_OUT)/%: $(ST_SRC)/%.c $(wildcard $(ST_SRC)/*.h include/uapi/linux/*.h) \
-	    drivers/virt/lazymap/lazymap_test.h $(UAPI)/.done
+selftests-bin: source $(UAPI)/.done
 	@mkdir -p $(ST_OUT)
-	$(CC) $(ST_CFLAGS) -o $@ $< -lpthread
+	+$(MAKE) -C $(KSRC)/$(ST_SRC) OUTPUT=$(ST_OUT) $(USER_MAKE_ARGS)
 
-$(ST_OUT)/%: samples/lazymap/%.c $(wildcard $(ST_SRC)/*.h) $(UAPI)/.done
-	@mkdir -p $(ST_OUT)
-	$(CC) $(ST_CFLAGS) -o $@ $< -lpthread
-
-SAMPLES := vfio_bar_demo
-
-selftests-bin: $(addprefix $(ST_OUT)/,$(sort $(UML_TESTS) $(QEMU_TESTS) $(BENCH_TESTS)))
+samples: $(UAPI)/.done
+	@mkdir -p $(SAMPLES_OUT)
+	+$(MAKE) -C samples/lazymap OUTPUT=$(SAMPLES_OUT) $(USER_MAKE_ARGS)
 
 selftests-uml: uml-kernel selftests-bin
 	@scripts/run-uml.sh $(filter $(or $(T),$(UML_TESTS)),$(UML_TESTS))
@@ -127,21 +170,22 @@ selftests-uml: uml-kernel selftests-bin
 selftests-qemu: modules selftests-bin
 	@scripts/run-qemu.sh tests $(filter $(or $(T),$(QEMU_TESTS)),$(QEMU_TESTS))
 
-# Self-tests of the harness itself (splat scanner, result parser).
-scripts-test:
+# Self-tests of the harness itself (splat scanner, result parsers; the
+# KUnit one through the pinned release's kunit.py).
+scripts-test: $(KSRC)/.extracted
 	@scripts/test-harness.sh
 
-check:
+check: deps
 	@scripts/check.sh
 
-demo: modules selftests-bin $(addprefix $(ST_OUT)/,$(SAMPLES))
+demo: deps modules samples
 	@scripts/run-qemu.sh demo
 
-bench: modules selftests-bin
+bench: deps modules selftests-bin
 	@scripts/run-qemu.sh bench $(BENCH_TESTS)
 
 clean:
-	-$(MAKE) -C $(KHDR) M=$(CURDIR) clean >/dev/null 2>&1
+	-$(MAKE) $(KBUILD_ARGS) clean >/dev/null 2>&1
 	rm -rf $(O)
 
 distclean: clean

@@ -16,10 +16,12 @@ for s in "${stages[@]}"; do
 	start=$(date +%s)
 	rm -f "$O/$s/result"
 	case $s in
-	build)	# modules (W=1), every selftest program, sparse, kernel-doc and
-		# checkpatch (make lint): any warning fails
+	build)	# modules (W=1), every selftest program and sample, sparse,
+		# kernel-doc and checkpatch (make lint), the DKMS build (make
+		# dkms): any warning fails
 		mkdir -p "$O/build"
-		if $MAKE --no-print-directory modules selftests-bin lint > "$O/build/build.log" 2>&1 &&
+		if $MAKE --no-print-directory modules selftests-bin samples lint dkms \
+			> "$O/build/build.log" 2>&1 &&
 		   ! grep -E 'warning:' "$O/build/build.log"; then
 			result build 1 0 0
 		else

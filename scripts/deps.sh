@@ -18,7 +18,7 @@ KSERIES=$(echo "$KREL" | cut -d. -f1-2)
 
 pkgs=(
 	build-essential bc bison flex libelf-dev libssl-dev python3 cpio
-	xz-utils kmod rsync busybox-static qemu-system-x86 sparse
+	xz-utils kmod rsync busybox-static qemu-system-x86 sparse dkms
 	"linux-source-$KSERIES=$DEBVER"
 	"linux-headers-$KREL=$DEBVER"
 )

@@ -5,7 +5,8 @@
 #  - every driver directory (one holding a Kconfig) is symlinked into place,
 #    with one `source` line in its parent Kconfig and one `obj-y` line in its
 #    parent Makefile;
-#  - public headers and the selftests directory are symlinked;
+#  - public headers are symlinked, and every file of the selftests
+#    directory;
 #  - patches/*.patch are applied (the UML build tree only).
 # Idempotent: running it again changes nothing.
 set -euo pipefail
@@ -40,7 +41,18 @@ done
 for h in $(cd "$PROJ" && find include -name '*.h' | sort); do
 	link "$h"
 done
-link tools/testing/selftests/lazymap
+
+# The selftests directory is a real directory of links to the project's
+# files, so that what its Makefile and sources reach through ".."
+# (../lib.mk, ../kselftest_harness.h) is the kernel tree's.  Links to
+# files the project no longer has are removed.
+st=tools/testing/selftests/lazymap
+[ -L "$KSRC/$st" ] && rm "$KSRC/$st"
+mkdir -p "$KSRC/$st"
+find "$KSRC/$st" -maxdepth 1 -xtype l -delete
+for f in $(cd "$PROJ" && find "$st" -maxdepth 1 -type f | sort); do
+	link "$f"
+done
 
 for p in "$PROJ"/patches/*.patch; do
 	[ -e "$p" ] || continue

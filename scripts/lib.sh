@@ -35,3 +35,60 @@ tap_count() {
 		printf "%d %d %d\n", p, f, s
 	}' "$1"
 }
+
+# kunit_count <json> <rc> <ktap>: "passed failed skipped" of a KUnit run
+# from the JSON kunit.py wrote (--json), its exit status and the KTAP it
+# parsed (the kernel log); the cases that did not pass or skip go to
+# stderr.  Every leaf of the JSON (a case, or a parameter of a
+# parameterized case) is one test: PASS, SKIP, or a failure (FAIL, ERROR:
+# crashed or missing).  What has no failed case in the JSON counts as one
+# failure: a non-zero exit of kunit.py (e.g. results the KTAP promised and
+# lacks), a "not ok" in the KTAP (a suite that failed as a whole), and a
+# missing or unreadable JSON file.
+kunit_count() {
+	python3 - "$1" "$2" "$3" <<'EOF2'
+import json, re, sys
+
+path, rc, ktap = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+counts = {"pass": 0, "fail": 0, "skip": 0}
+
+def walk(group, prefix):
+    for case in group.get("test_cases", []):
+        name = prefix + (case.get("name") or "<unnamed>")
+        status = case.get("status")
+        if status == "PASS":
+            counts["pass"] += 1
+        elif status == "SKIP":
+            counts["skip"] += 1
+        else:
+            counts["fail"] += 1
+            print(f"not ok {name} ({status})", file=sys.stderr)
+    for sub in group.get("sub_groups", []):
+        walk(sub, prefix + sub.get("name", "<unnamed>") + ".")
+
+try:
+    with open(path) as f:
+        root = json.load(f)
+    walk(root, "")
+except (OSError, ValueError, AttributeError) as e:
+    print(f"kunit: no results: {e}", file=sys.stderr)
+    counts["fail"] += 1
+else:
+    if rc != 0 and counts["fail"] == 0:
+        print(f"kunit: kunit.py exited {rc} with no failed case",
+              file=sys.stderr)
+        counts["fail"] += 1
+    try:
+        with open(ktap, errors="replace") as f:
+            notok = sum(bool(re.match(r"(\[[^]]*\] )?\s*not ok ", line))
+                        for line in f)
+    except OSError as e:
+        print(f"kunit: no KTAP: {e}", file=sys.stderr)
+        notok = 1
+    if notok and counts["fail"] == 0:
+        print(f"kunit: {notok} \"not ok\" in the KTAP, no failed case",
+              file=sys.stderr)
+        counts["fail"] += 1
+print(counts["pass"], counts["fail"], counts["skip"])
+EOF2
+}

@@ -33,11 +33,11 @@ for m in $(for x in vfio-pci vfio_iommu_type1 mdev; do
 	xz -dc "$m" > "$root/lazymap/modules/$b"
 	echo "insmod /lazymap/modules/$b || return 1" >> "$root/lazymap/setup"
 done
-# lazymap's own modules, core first.
+# lazymap's own modules, core first: those the last build made (its
+# modules.order), not one an earlier build left behind.
 for m in lazymap lazymap_test lazymap-vm lazymap-vfio-pci lazymap-mdev; do
-	ko=$(find "$PROJ/drivers" -name "$m.ko" | head -n1)
-	[ -n "$ko" ] || continue
-	cp "$ko" "$root/lazymap/modules/"
+	o=$(grep -m1 "/$m\.o\$" "$PROJ/modules.order" 2>/dev/null) || continue
+	cp "${o%.o}.ko" "$root/lazymap/modules/" || exit 1
 	echo "insmod /lazymap/modules/$m.ko || return 1" >> "$root/lazymap/setup"
 done
 echo 'echo "LAZYMAP-MODULES $(lsmod | awk '\''NR > 1 { print $1 }'\'' | tr "\n" " ")"' >> "$root/lazymap/setup"
@@ -48,8 +48,8 @@ for t in "$@"; do
 	echo "$t" >> "$root/lazymap/run"
 done
 if [ "$mode" = demo ]; then
-	cp "$HERE/demo.sh" "$root/lazymap/bin/demo"
-	for f in "$O"/selftests/bin/*; do cp "$f" "$root/lazymap/bin/"; done
+	cp "$PROJ/samples/lazymap/demo.sh" "$root/lazymap/bin/demo"
+	cp "$O"/samples/bin/* "$root/lazymap/bin/"
 	echo demo > "$root/lazymap/run"
 fi
 "$HERE/mkinitramfs.sh" "$out/initramfs.cpio.gz" "$root" || exit 1

@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Tests of the harness itself: the result parser and the splat scanner
-# must count and catch what the stages rely on them for.
+# Tests of the harness itself: the result parsers (kselftest TAP, KUnit
+# JSON) and the splat scanner must count and catch what the stages rely on
+# them for.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 export O=${O:-$PWD/build}
@@ -46,6 +47,83 @@ LAZYMAP-BEGIN e
 LAZYMAP-END e rc=0
 EOF2
 check "failed and errored cases, no totals" "2 5 0" "$(tap_count "$T/fails" 2>/dev/null)"
+
+# The KUnit counter on the JSON kunit.py writes: leaves are tests
+# (parameters of a parameterized case included), at any depth.
+printf '%s\n' 'KTAP version 1' '1..1' 'ok 1 s' > "$T/k.ktap"
+cat > "$T/k.json" <<'EOF2'
+{"name": "KUnit Test Group", "test_cases": [], "sub_groups": [
+ {"name": "s1", "test_cases": [{"name": "a", "status": "PASS"},
+  {"name": "b", "status": "SKIP"}, {"name": "c", "status": "FAIL"}],
+  "sub_groups": [{"name": "p", "sub_groups": [], "test_cases": [
+   {"name": "p0", "status": "PASS"}, {"name": "p1", "status": "ERROR"},
+   {"name": "p2", "status": "SKIP"}]}]},
+ {"name": "s2", "sub_groups": [], "test_cases": [{"name": "d", "status": "PASS"}]}]}
+EOF2
+check "kunit: JSON, failed, crashed and parameterized cases" "3 2 2" \
+	"$(kunit_count "$T/k.json" 1 "$T/k.ktap" 2>/dev/null)"
+check "kunit: failed cases are named" "not ok s1.c (FAIL)|not ok s1.p.p1 (ERROR)" \
+	"$(kunit_count "$T/k.json" 1 "$T/k.ktap" 2>&1 >/dev/null | paste -sd'|')"
+echo '{"name": "KUnit Test Group", "test_cases": [], "sub_groups": [{"name": "s", "sub_groups": [], "test_cases": [{"name": "a", "status": "PASS"}]}]}' > "$T/k1.json"
+check "kunit: all passed, exit 0" "1 0 0" "$(kunit_count "$T/k1.json" 0 "$T/k.ktap" 2>/dev/null)"
+check "kunit: non-zero exit without a failed case" "1 1 0" \
+	"$(kunit_count "$T/k1.json" 1 "$T/k.ktap" 2>/dev/null)"
+check "kunit: no JSON" "0 1 0" "$(kunit_count "$T/none.json" 0 "$T/k.ktap" 2>/dev/null)"
+head -c 40 "$T/k1.json" > "$T/k2.json"
+check "kunit: truncated JSON" "0 1 0" "$(kunit_count "$T/k2.json" 0 "$T/k.ktap" 2>/dev/null)"
+printf '%s\n' 'KTAP version 1' '1..1' '    ok 1 a' 'not ok 1 s' > "$T/k3.ktap"
+check "kunit: a \"not ok\" in the KTAP the JSON lacks" "1 1 0" \
+	"$(kunit_count "$T/k1.json" 0 "$T/k3.ktap" 2>/dev/null)"
+
+# The same through kunit.py itself: KTAP as the kernel prints it, parsed
+# by the pinned release's kunit.py into JSON, counted.
+kunit_ktap() {	# kunit_ktap <name> <expected> <ktap file>
+	local rc
+	python3 "$KSRC/tools/testing/kunit/kunit.py" parse \
+		--json="$T/ktap.json" "$3" >/dev/null 2>&1
+	rc=$?
+	check "kunit.py: $1" "$2" "$(kunit_count "$T/ktap.json" $rc "$3" 2>/dev/null)"
+}
+if [ -f "${KSRC:-}/tools/testing/kunit/kunit.py" ]; then
+	cat > "$T/ok.ktap" <<'EOF2'
+[    0.100000] KTAP version 1
+[    0.100000] 1..2
+[    0.100000]     KTAP version 1
+[    0.100000]     # Subtest: suite_a
+[    0.100000]     1..3
+[    0.100000]     ok 1 case_pass
+[    0.100000]         KTAP version 1
+[    0.100000]         # Subtest: case_param
+[    0.100000]         ok 1 param-0
+[    0.100000]         ok 2 param-1 # SKIP not here
+[    0.100000]     # case_param: pass:1 fail:0 skip:1 total:2
+[    0.100000]     ok 2 case_param
+[    0.100000]     ok 3 case_skip # SKIP reason
+[    0.100000] # suite_a: pass:2 fail:0 skip:1 total:3
+[    0.100000] ok 1 suite_a
+[    0.100000]     KTAP version 1
+[    0.100000]     # Subtest: suite_b
+[    0.100000]     1..1
+[    0.100000]     ok 1 case_ok
+[    0.100000] ok 2 suite_b
+EOF2
+	kunit_ktap "all passed or skipped" "3 0 2" "$T/ok.ktap"
+	sed 's/    ok 1 case_ok/    not ok 1 case_ok/; s/^\(\[[^]]*\]\) ok 2 suite_b/\1 not ok 2 suite_b/' \
+		"$T/ok.ktap" > "$T/fail.ktap"
+	kunit_ktap "one case failed" "2 1 2" "$T/fail.ktap"
+	# The kernel died in suite_a: its last case and suite_b never came.
+	head -n 12 "$T/ok.ktap" > "$T/trunc.ktap"
+	kunit_ktap "results missing" "2 2 1" "$T/trunc.ktap"
+	# A suite that fails as a whole, all its cases passed.
+	sed 's/^\(\[[^]]*\]\) ok 2 suite_b/\1 not ok 2 suite_b/' \
+		"$T/ok.ktap" > "$T/suite.ktap"
+	kunit_ktap "suite failed, its cases passed" "3 1 2" "$T/suite.ktap"
+	: > "$T/empty.ktap"
+	kunit_ktap "no KTAP at all" "0 1 0" "$T/empty.ktap"
+else
+	echo "not ok kunit.py: no kernel source in KSRC (run: make scripts-test)" >&2
+	fail=$((fail + 1))
+fi
 
 "$HERE/splat-scan.sh" "$T/good" >/dev/null 2>&1
 check "clean log passes the scan" 0 $?

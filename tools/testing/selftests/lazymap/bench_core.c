@@ -33,7 +33,6 @@
 #include "bench_util.h"
 #include "lazymap_test_util.h"
 
-#define SZ_2M		(2UL << 20)
 #define SPACE_LEN	(128UL << 20)
 #define REPS		7
 
@@ -47,7 +46,8 @@ static const struct {
 	{ "folio_2m", LAZYMAP_TEST_FOLIO, 9 },
 	{ "pfn_2m", LAZYMAP_TEST_PFN, 9 },
 };
-#define NR_KINDS	(sizeof(kinds) / sizeof(kinds[0]))
+
+#define NR_KINDS	ARRAY_SIZE(kinds)
 
 enum { FIRST_TOUCH, REFAULT, REVOKE, NR_METRICS };
 static const char *const metrics[NR_METRICS] = {
@@ -185,10 +185,13 @@ int main(void)
 	for (k = 0; k < NR_KINDS; k++) {
 		printf(", \"%s\": {\"pmd_faults\": %llu", kinds[k].name,
 		       pmd_faults[k]);
-		for (m = 0; m < NR_METRICS; m++)
-			printf(", \"%s\": {\"ms\": %.3f, \"ratio\": %.4f, \"ratio_min\": %.4f, \"ratio_max\": %.4f, \"faults\": %ld}",
-			       metrics[m], ms[k][m], ratio[k][m][0],
-			       ratio[k][m][1], ratio[k][m][2], faults[k][m]);
+		for (m = 0; m < NR_METRICS; m++) {
+			printf(", \"%s\": {\"ms\": %.3f", metrics[m], ms[k][m]);
+			printf(", \"ratio\": %.4f", ratio[k][m][0]);
+			printf(", \"ratio_min\": %.4f", ratio[k][m][1]);
+			printf(", \"ratio_max\": %.4f", ratio[k][m][2]);
+			printf(", \"faults\": %ld}", faults[k][m]);
+		}
 		printf("}");
 	}
 	printf("}\n");

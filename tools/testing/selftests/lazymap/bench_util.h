@@ -11,6 +11,10 @@
 #include <stdlib.h>
 #include <time.h>
 
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#endif
+
 /* CLOCK_MONOTONIC in milliseconds. */
 static inline double now_ms(void)
 {

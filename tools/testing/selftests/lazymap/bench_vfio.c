@@ -49,10 +49,11 @@ static const struct {
 	{ "2m", SZ_1G, SZ_2M },		/* 2 MiB- but not 1 GiB-aligned */
 	{ "1g", SZ_1G, 0 },
 };
-#define NR_ALIGNS	(sizeof(aligns) / sizeof(aligns[0]))
+
+#define NR_ALIGNS	ARRAY_SIZE(aligns)
 
 static const int revoke_maps[] = { 1, 16, 256 };
-#define NR_REVOKES	(sizeof(revoke_maps) / sizeof(revoke_maps[0]))
+#define NR_REVOKES	ARRAY_SIZE(revoke_maps)
 
 static double touch_ms[NR_ALIGNS][ROUNDS][NR_DRIVERS];
 static long touch_faults[NR_DRIVERS][NR_ALIGNS];
@@ -212,23 +213,27 @@ int main(void)
 		       revoke_med[r][LAZYMAP], revoke_ratio[r][0],
 		       revoke_ratio[r][1], revoke_ratio[r][2]);
 
-	printf("LAZYMAP-JSON {\"device\": \"ivshmem %s BAR2 1GiB\", \"rounds\": %d, \"first_touch\": {",
-	       bdf, ROUNDS);
-	for (a = 0; a < NR_ALIGNS; a++)
-		printf("%s\"%s\": {\"stock_ms\": %.3f, \"lazymap_ms\": %.3f, \"ratio\": %.4f, "
-		       "\"ratio_min\": %.4f, \"ratio_max\": %.4f, "
-		       "\"stock_faults\": %ld, \"lazymap_faults\": %ld}",
-		       a ? ", " : "", aligns[a].name, touch_med[a][STOCK],
-		       touch_med[a][LAZYMAP], touch_ratio[a][0],
-		       touch_ratio[a][1], touch_ratio[a][2],
-		       touch_faults[STOCK][a], touch_faults[LAZYMAP][a]);
+	printf("LAZYMAP-JSON {\"device\": \"ivshmem %s BAR2 1GiB\"", bdf);
+	printf(", \"rounds\": %d, \"first_touch\": {", ROUNDS);
+	for (a = 0; a < NR_ALIGNS; a++) {
+		printf("%s\"%s\": {", a ? ", " : "", aligns[a].name);
+		printf("\"stock_ms\": %.3f", touch_med[a][STOCK]);
+		printf(", \"lazymap_ms\": %.3f", touch_med[a][LAZYMAP]);
+		printf(", \"ratio\": %.4f", touch_ratio[a][0]);
+		printf(", \"ratio_min\": %.4f", touch_ratio[a][1]);
+		printf(", \"ratio_max\": %.4f", touch_ratio[a][2]);
+		printf(", \"stock_faults\": %ld", touch_faults[STOCK][a]);
+		printf(", \"lazymap_faults\": %ld}", touch_faults[LAZYMAP][a]);
+	}
 	printf("}, \"revoke\": {");
-	for (r = 0; r < NR_REVOKES; r++)
-		printf("%s\"%d\": {\"stock_ms\": %.4f, \"lazymap_ms\": %.4f, \"ratio\": %.4f, "
-		       "\"ratio_min\": %.4f, \"ratio_max\": %.4f}",
-		       r ? ", " : "", revoke_maps[r], revoke_med[r][STOCK],
-		       revoke_med[r][LAZYMAP], revoke_ratio[r][0],
-		       revoke_ratio[r][1], revoke_ratio[r][2]);
+	for (r = 0; r < NR_REVOKES; r++) {
+		printf("%s\"%d\": {", r ? ", " : "", revoke_maps[r]);
+		printf("\"stock_ms\": %.4f", revoke_med[r][STOCK]);
+		printf(", \"lazymap_ms\": %.4f", revoke_med[r][LAZYMAP]);
+		printf(", \"ratio\": %.4f", revoke_ratio[r][0]);
+		printf(", \"ratio_min\": %.4f", revoke_ratio[r][1]);
+		printf(", \"ratio_max\": %.4f}", revoke_ratio[r][2]);
+	}
 	printf("}}\n");
 	return 0;
 }

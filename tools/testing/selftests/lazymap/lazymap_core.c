@@ -48,21 +48,10 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
-/*
- * Keep -Wall -Wextra quiet about 6.12's harness itself: __timeout_handler()
- * has an unused parameter, and gcc flags the "child" variable of the
- * TEST_F() wrappers as possibly clobbered by longjmp() (a false positive).
- */
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wclobbered"
-#include "kselftest_harness.h"
-#pragma GCC diagnostic warning "-Wunused-parameter"
+#include "lazymap_harness.h"
 #include "lazymap_util.h"
 #include "lazymap_test_util.h"
 
-#define PG			4096UL
-#define SZ_1M			0x100000UL
-#define SZ_2M			0x200000UL
 #define SPACE_LEN		(4 * SZ_1M)
 #define SPACE_PAGES		(SPACE_LEN / PG)
 

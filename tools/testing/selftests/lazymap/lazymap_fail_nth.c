@@ -44,25 +44,12 @@
 #include <sys/mman.h>
 #include <sys/types.h>
 
-/*
- * Keep -Wall -Wextra quiet about 6.12's harness itself: __timeout_handler()
- * has an unused parameter, and gcc flags the "child" variable of the
- * TEST_F() wrappers as possibly clobbered by longjmp() (a false positive:
- * gcc keeps it in the stack frame across the setjmp()).
- */
-#pragma GCC diagnostic ignored "-Wclobbered"
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#include "kselftest_harness.h"
-#pragma GCC diagnostic pop
+#include "lazymap_harness.h"
 #include "lazymap_util.h"
 #include "lazymap_test_util.h"
 
 #define DEBUGFS			"/sys/kernel/debug"
 
-#define PG			4096UL
-#define SZ_1M			0x100000UL
-#define SZ_2M			0x200000UL
 #define SPACE_LEN		(4 * SZ_1M)
 #define SPACE_PAGES		(SPACE_LEN / PG)
 
@@ -479,8 +466,7 @@ static void lm_check_ids(struct __test_metadata *_metadata,
 #define TEST_FAIL_NTH(fixture_name, name)					\
 	static int test_nth_##name(struct __test_metadata *_metadata,		\
 				   FIXTURE_DATA(fixture_name) *self,		\
-				   const FIXTURE_VARIANT(fixture_name)		\
-					   *variant,				\
+				   const FIXTURE_VARIANT(fixture_name) *variant, \
 				   struct fail_nth_state *_nth_state);		\
 	TEST_F_TIMEOUT(fixture_name, name, FAIL_NTH_TIMEOUT)			\
 	{									\

@@ -15,18 +15,13 @@
 #include <string.h>
 #include <sys/mman.h>
 
-/* 6.12's harness: an unused parameter, a false -Wclobbered (as elsewhere). */
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wclobbered"
-#include "kselftest_harness.h"
-#pragma GCC diagnostic warning "-Wunused-parameter"
+#include "lazymap_harness.h"
 #include "lazymap_test_util.h"
 
 #ifndef MADV_HWPOISON
 #define MADV_HWPOISON	100
 #endif
 
-#define PG		4096UL
 #define SPACE_LEN	(256 * PG)
 #define POISONED	3
 

@@ -49,15 +49,7 @@
 #include <linux/pci_regs.h>
 #include <linux/vfio.h>
 
-/*
- * Keep -Wall -Wextra quiet about 6.12's harness itself: __timeout_handler()
- * has an unused parameter, and gcc flags the "child" variable of the
- * TEST_F() wrappers as possibly clobbered by longjmp() (a false positive);
- * the TEST() wrappers have an unused parameter too, so it stays off.
- */
-#pragma GCC diagnostic ignored "-Wclobbered"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#include "kselftest_harness.h"
+#include "lazymap_harness.h"
 #include "lazymap_util.h"
 #include "vfio_util.h"
 
@@ -70,9 +62,6 @@
 #define TYPE_16M		"lazymap-mdev-16M"
 #define TYPE_64M		"lazymap-mdev-64M"
 #define MAX_INSTANCES		8
-
-#define PG			4096UL
-#define SZ_1M			0x100000UL
 
 /* The layout of drivers/vfio/mdev/lazymap/lazymap_mdev.h. */
 #define MDEV_VENDOR		0x1b36

@@ -6,7 +6,7 @@
  *
  * Like lazymap_util.h, everything is static and depends only on libc.
  * Functions returning int return 0 (or a value) on success and a negative
- * errno value on failure.  Include after kselftest_harness.h, if at all:
+ * errno value on failure.  Include after lazymap_harness.h, if at all:
  * the fixture helper lm_setup_space() exists only then.
  */
 #ifndef __LAZYMAP_TEST_UTIL_H

@@ -9,7 +9,7 @@
  * Everything is static and depends only on libc, so the tests link
  * statically and run from a busybox initramfs.  Functions returning int
  * return 0 (or a count) on success and a negative errno value on failure.
- * Include after kselftest_harness.h, if at all: messages then go through
+ * Include after lazymap_harness.h, if at all: messages then go through
  * lm_msg().
  */
 #ifndef __LAZYMAP_UTIL_H
@@ -28,6 +28,13 @@
 #include <sys/syscall.h>
 
 #define LAZYMAP_DEBUGFS		"/sys/kernel/debug/lazymap"
+
+/* Sizes, as <linux/sizes.h> names them; PG is the page size the tests assume. */
+#define SZ_4K			0x1000UL
+#define SZ_1M			0x100000UL
+#define SZ_2M			0x200000UL
+#define SZ_1G			0x40000000UL
+#define PG			SZ_4K
 
 #ifdef KSFT_PASS
 #define lm_msg ksft_print_msg
@@ -247,8 +254,7 @@ static inline int lm_space_mappings(const char *space,
 			   &m.pid, m.comm, &m.start, &m.end, &m.pgoff,
 			   &m.faults[0], &m.faults[1], &m.faults[2],
 			   &m.zaps) != 9) {
-			lm_msg("malformed mappings line: \"%s\"\n",
-				       line);
+			lm_msg("malformed mappings line: \"%s\"\n", line);
 			return -EPROTO;
 		}
 		if (n < max)

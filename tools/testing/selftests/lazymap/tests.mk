@@ -1,7 +1,14 @@
 # SPDX-License-Identifier: GPL-2.0
-# Which selftest programs run in which stage of `make check`.
+# The selftest programs, one name per program (NAME.c in this directory),
+# by the stage of `make check` that runs them.  A new program: add its
+# name to the list of each stage that runs it; the kselftest Makefile
+# builds and runs the union of the lists (LAZYMAP_TESTS).
 # UML: the debug UML kernel with lazymap built in (KASAN, lockdep).
 # QEMU: the stock Debian kernel with lazymap's modules and real PCI devices.
 UML_TESTS  := lazymap_core lazymap_fail_nth lazymap_mdev
 QEMU_TESTS := vfio_pci_stock lazymap_core vfio_pci_lazymap lazymap_mdev lazymap_hwpoison
+# Benchmarks (`make bench`): built, but not run as tests.
 BENCH_TESTS := bench_vfio bench_core
+
+# Every test program; a new stage's list is added here too.
+LAZYMAP_TESTS := $(sort $(UML_TESTS) $(QEMU_TESTS))

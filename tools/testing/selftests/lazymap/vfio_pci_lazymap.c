@@ -36,10 +36,7 @@
 #include <sys/wait.h>
 #include <linux/pci_regs.h>
 
-/* The TEST() wrappers have an unused parameter too: it stays off. */
-#pragma GCC diagnostic ignored "-Wclobbered"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#include "kselftest_harness.h"
+#include "lazymap_harness.h"
 #include "lazymap_util.h"
 #include "vfio_util.h"
 #include "vfio_split.h"
@@ -72,7 +69,7 @@ static int space_mappings(const char *bdf, char lines[][160], int max)
 		if (line[0] == '#')
 			continue;
 		if (n < max)
-			strcpy(lines[n], line);
+			snprintf(lines[n], sizeof(lines[n]), "%s", line);
 		n++;
 	}
 	fclose(f);
@@ -320,13 +317,14 @@ TEST_F(vfio_pci_lazymap, partial_munmap)
 	unsigned long start, end, pgoff;
 	char lines[4][160];
 	volatile uint8_t *p;
+	int n;
 
 	p = bar2_map(self, 4 * SZ_2M, SZ_2M, 0);
 	ASSERT_NE(NULL, p);
 	ASSERT_EQ(0, munmap((void *)p, 2 * SZ_2M));
 	ASSERT_EQ(1, space_mappings(self->bdf, lines, 4));
-	ASSERT_EQ(3, sscanf(lines[0], "%*d %*s %lx %lx %lx", &start, &end,
-			    &pgoff));
+	n = sscanf(lines[0], "%*d %*s %lx %lx %lx", &start, &end, &pgoff);
+	ASSERT_EQ(3, n);
 	EXPECT_EQ((uintptr_t)p + 2 * SZ_2M, start);
 	EXPECT_EQ((uintptr_t)p + 4 * SZ_2M, end);
 	EXPECT_EQ((self->bar2.offset + 2 * SZ_2M) / SZ_4K, pgoff);
@@ -428,10 +426,13 @@ TEST_F(vfio_pci_lazymap, mmap_invalid)
 	unsigned int i;
 
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		void *p = mmap(NULL, cases[i].len, cases[i].flags & MAP_PRIVATE ?
-			       PROT_READ : PROT_READ | PROT_WRITE,
-			       cases[i].flags, self->dev.device_fd,
-			       cases[i].offset);
+		int prot = PROT_READ | PROT_WRITE;
+		void *p;
+
+		if (cases[i].flags & MAP_PRIVATE)
+			prot = PROT_READ;
+		p = mmap(NULL, cases[i].len, prot, cases[i].flags,
+			 self->dev.device_fd, cases[i].offset);
 
 		EXPECT_EQ(MAP_FAILED, p) TH_LOG("%s", cases[i].name);
 		EXPECT_EQ(EINVAL, errno) TH_LOG("%s", cases[i].name);
@@ -502,8 +503,11 @@ TEST_F(vfio_pci_lazymap, ioctl_invalid)
 		memset(&ri, 0, sizeof(ri));
 		memset(&ii, 0, sizeof(ii));
 		memset(&di, 0, sizeof(di));
-		ri.argsz = ii.argsz = di.argsz = cases[i].argsz;
-		ri.index = ii.index = cases[i].index;
+		ri.argsz = cases[i].argsz;
+		ii.argsz = cases[i].argsz;
+		di.argsz = cases[i].argsz;
+		ri.index = cases[i].index;
+		ii.index = cases[i].index;
 		errno = 0;
 		EXPECT_EQ(-1, ioctl(self->dev.device_fd, cases[i].cmd,
 				    cases[i].arg)) TH_LOG("%s", cases[i].name);

@@ -28,17 +28,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 
-/*
- * Keep -Wall -Wextra quiet about 6.12's harness itself: __timeout_handler()
- * has an unused parameter, and gcc 12 flags the "child" variable of the
- * TEST_F() wrappers as possibly clobbered by longjmp() (a false positive:
- * gcc keeps it in the stack frame across the setjmp()).
- */
-#pragma GCC diagnostic ignored "-Wclobbered"
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#include "kselftest_harness.h"
-#pragma GCC diagnostic pop
+#include "lazymap_harness.h"
 #include "vfio_util.h"
 #include "vfio_split.h"
 

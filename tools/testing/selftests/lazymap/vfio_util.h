@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+/* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Small helpers shared by the lazymap VFIO selftests.
  *
@@ -27,12 +27,10 @@
 
 #include <linux/vfio.h>
 
+#include "lazymap_util.h"
+
 #define IVSHMEM_VENDOR	0x1af4
 #define IVSHMEM_DEVICE	0x1110
-
-#define SZ_4K		0x1000UL
-#define SZ_2M		0x200000UL
-#define SZ_1G		0x40000000UL
 
 /*
  * vfio-pci places region index N at file offset N << 40. This is not uapi

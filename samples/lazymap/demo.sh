@@ -3,7 +3,7 @@
 #
 # `make demo`, inside the QEMU guest: bind the ivshmem device to
 # lazymap-vfio-pci and show its BAR being mapped lazily, tracked, revoked
-# and refaulted (samples/lazymap/vfio_bar_demo.c).
+# and refaulted (vfio_bar_demo.c, next to this script).
 set -u
 echo "== lazymap demo, kernel $(uname -r)"
 echo "== lazymap modules: $(lsmod | awk '$1 ~ /^lazymap/ { printf "%s ", $1 }')"
