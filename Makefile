@@ -28,6 +28,16 @@ CFGHASH  := $(shell cat kunit/*.kunitconfig patches/*.patch 2>/dev/null | sha256
 UMLBUILD := $(CACHE)/uml-$(CFGHASH)
 UMLDIR   := $(CACHE)/umldir
 
+# The debug x86_64 kernel of selftests-qemu-debug: built from its own
+# pristine copy of the source (the UML tree has lazymap grafted into it,
+# headers included, which modules built against this kernel must not
+# see), keyed by the hash of its config fragment.
+QDCONFIG := configs/qemu-debug.config
+QDHASH   := $(shell cat $(QDCONFIG) | sha256sum | cut -c1-12)
+QDSRC    := $(CACHE)/src/pristine/linux-source-$(KSERIES)
+QDBUILD  := $(CACHE)/qemu-debug-$(QDHASH)
+QDMOD    := $(O)/qemu-debug/src
+
 include tools/testing/selftests/lazymap/tests.mk
 ST_SRC   := tools/testing/selftests/lazymap
 ST_OUT   := $(O)/selftests/bin
@@ -39,7 +49,7 @@ export KREL KSRC KHDR IMG UMLBUILD UMLDIR O JOBS CACHE
 
 .PHONY: all help deps source uml-kernel modules selftests-bin kunit \
 	selftests-uml selftests-qemu check demo bench clean distclean \
-	scripts-test lint
+	scripts-test lint debug-kernel debug-modules selftests-qemu-debug
 
 all: modules
 
@@ -47,7 +57,8 @@ help:
 	@echo "make            build the modules against $(KREL) headers (W=1)"
 	@echo "make check      all test stages; ends with 'N passed, N failed, N skipped'"
 	@echo "make demo       boot QEMU with the modules and show the demo"
-	@echo "make kunit | selftests-uml | selftests-qemu   one stage"
+	@echo "make kunit | selftests-uml | selftests-qemu | selftests-qemu-debug   one stage"
+	@echo "make debug-kernel | debug-modules   the debug x86_64 kernel, modules against it"
 	@echo "make bench      benchmarks (QEMU), results in build/bench/"
 	@echo "T=name          run only the selftests named (space separated)"
 	@echo "caches in $(CACHE); logs in $(O)"
@@ -68,6 +79,11 @@ $(UAPI)/.done: $(KSRC)/.extracted
 	rm -rf $(UAPI)
 	$(MAKE) -s -C $(KSRC) ARCH=x86 O=$(UAPI)/obj INSTALL_HDR_PATH=$(UAPI) headers_install
 	rm -rf $(UAPI)/obj
+	touch $@
+
+$(QDSRC)/.extracted: | deps
+	rm -rf $(QDSRC) && mkdir -p $(dir $(QDSRC))
+	tar -C $(dir $(QDSRC)) -xf /usr/src/linux-source-$(KSERIES).tar.xz
 	touch $@
 
 source: deps $(KSRC)/.extracted
@@ -106,6 +122,19 @@ uml-kernel: source
 kunit: uml-kernel
 	@scripts/run-kunit.sh
 
+# --- debug x86_64 kernel (QEMU) -----------------------------------------
+
+debug-kernel: $(QDSRC)/.extracted
+	@scripts/build-debug-kernel.sh $(QDSRC) $(QDBUILD) $(QDCONFIG) $(O)/qemu-debug/kernel-build.log
+
+# An external module build writes its objects next to the sources: build
+# from a copy under $(O), so the stock-headers build (make modules) keeps
+# its own objects in the checkout.
+debug-modules: debug-kernel
+	@mkdir -p $(QDMOD)
+	rsync -a --delete --exclude-from=.gitignore Kbuild drivers include $(QDMOD)/
+	$(MAKE) -C $(QDBUILD) M=$(QDMOD) modules
+
 # --- selftests ---------------------------------------------------------
 
 $(ST_OUT)/%: $(ST_SRC)/%.c $(wildcard $(ST_SRC)/*.h include/uapi/linux/*.h) \
@@ -119,13 +148,22 @@ $(ST_OUT)/%: samples/lazymap/%.c $(wildcard $(ST_SRC)/*.h) $(UAPI)/.done
 
 SAMPLES := vfio_bar_demo
 
-selftests-bin: $(addprefix $(ST_OUT)/,$(sort $(UML_TESTS) $(QEMU_TESTS) $(BENCH_TESTS)))
+selftests-bin: $(addprefix $(ST_OUT)/,$(sort $(UML_TESTS) $(QEMU_TESTS) $(QEMU_DEBUG_TESTS) $(BENCH_TESTS)))
 
 selftests-uml: uml-kernel selftests-bin
 	@scripts/run-uml.sh $(filter $(or $(T),$(UML_TESTS)),$(UML_TESTS))
 
 selftests-qemu: modules selftests-bin
 	@scripts/run-qemu.sh tests $(filter $(or $(T),$(QEMU_TESTS)),$(QEMU_TESTS))
+
+# A BUG or oops panics the guest, which ends the run at once; so does a
+# task hung for 2 minutes.
+selftests-qemu-debug: debug-modules selftests-bin
+	@QEMU_KERNEL=$(QDBUILD)/arch/x86/boot/bzImage QEMU_MODROOT=$(QDBUILD)/modroot \
+	 QEMU_KREL=$$(cat $(QDBUILD)/kernelrelease) QEMU_LAZYMAP_KO=$(QDMOD) \
+	 QEMU_MEM=3G QEMU_APPEND="oops=panic hung_task_panic=1" \
+	 QEMU_TIMEOUT=$${QEMU_TIMEOUT:-2400} \
+	 scripts/run-qemu.sh debug $(filter $(or $(T),$(QEMU_DEBUG_TESTS)),$(QEMU_DEBUG_TESTS))
 
 # Self-tests of the harness itself (splat scanner, result parser).
 scripts-test:

@@ -35,3 +35,9 @@ tap_count() {
 		printf "%d %d %d\n", p, f, s
 	}' "$1"
 }
+
+# kmemleak_count <log>: the reports of the kmemleak scan /init prints at
+# the end of a run (0 without kmemleak).
+kmemleak_count() {
+	sed 's/\r$//' "$1" | grep -c '^unreferenced object 0x'
+}

@@ -47,6 +47,13 @@ LAZYMAP-END e rc=0
 EOF2
 check "failed and errored cases, no totals" "2 5 0" "$(tap_count "$T/fails" 2>/dev/null)"
 
+check "no kmemleak report" 0 "$(kmemleak_count "$T/good")"
+printf '%s\r\n' 'unreferenced object 0xffff888003e6c000 (size 64):' \
+	'  comm "init", pid 1, jiffies 4294892296' \
+	'unreferenced object 0xffff888003e6d000 (size 32):' \
+	'kmemleak: 2 new suspected memory leaks (see /sys/kernel/debug/kmemleak)' > "$T/leaks"
+check "kmemleak reports, CRLF console" 2 "$(kmemleak_count "$T/leaks")"
+
 "$HERE/splat-scan.sh" "$T/good" >/dev/null 2>&1
 check "clean log passes the scan" 0 $?
 while read -r line; do
