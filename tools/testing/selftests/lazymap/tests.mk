@@ -8,6 +8,6 @@
 # code involved) would be left out of it, per test, with its reason; there
 # is none today (vfio_pci_stock only maps, touches and reads its BARs).
 UML_TESTS  := lazymap_core lazymap_fail_nth lazymap_mdev
-QEMU_TESTS := vfio_pci_stock lazymap_core vfio_pci_lazymap lazymap_mdev
+QEMU_TESTS := vfio_pci_stock lazymap_core vfio_pci_lazymap lazymap_mdev lazymap_stress
 QEMU_DEBUG_TESTS := $(QEMU_TESTS) $(filter-out $(QEMU_TESTS),$(UML_TESTS))
 BENCH_TESTS := bench_vfio bench_core
