@@ -29,6 +29,16 @@ CFGHASH  := $(shell cat $(KUNITCONFIGS) $(wildcard patches/*.patch) | sha256sum 
 UMLBUILD := $(CACHE)/uml-$(CFGHASH)
 UMLDIR   := $(CACHE)/umldir
 
+# The debug x86_64 kernel of selftests-qemu-debug: built from its own
+# pristine copy of the source (the UML tree has lazymap grafted into it,
+# headers included, which modules built against this kernel must not
+# see), keyed by the hash of its config fragment.
+QDCONFIG := configs/qemu-debug.config
+QDHASH   := $(shell cat $(QDCONFIG) | sha256sum | cut -c1-12)
+QDSRC    := $(CACHE)/src/pristine/linux-source-$(KSERIES)
+QDBUILD  := $(CACHE)/qemu-debug-$(QDHASH)
+QDMOD    := $(O)/qemu-debug/src
+
 # The selftests build through their kselftest Makefile in the grafted tree
 # (tests.mk lists the programs), the samples through their own Makefile;
 # both static (they run from a busybox initramfs), with -Werror, against
@@ -54,7 +64,7 @@ export KREL KSRC KHDR IMG UMLBUILD UMLDIR O JOBS CACHE
 
 .PHONY: all help deps source uml-kernel modules selftests-bin samples kunit \
 	selftests-uml selftests-qemu check demo bench clean distclean \
-	scripts-test lint dkms
+	scripts-test lint dkms debug-kernel debug-modules selftests-qemu-debug
 
 all: modules
 
@@ -64,7 +74,8 @@ help:
 	@echo "make deps       install the packages, source, headers and guest image"
 	@echo "make check      all test stages; ends with 'N passed, N failed, N skipped'"
 	@echo "make demo       boot QEMU with the modules and show the demo"
-	@echo "make kunit | selftests-uml | selftests-qemu   one stage"
+	@echo "make kunit | selftests-uml | selftests-qemu | selftests-qemu-debug   one stage"
+	@echo "make debug-kernel | debug-modules   the debug x86_64 kernel, modules against it"
 	@echo "make bench      benchmarks (QEMU), results in build/bench/"
 	@echo "T=name          run only the selftests named (space separated)"
 	@echo "caches in $(CACHE); logs in $(O)"
@@ -87,6 +98,13 @@ $(UAPI)/.done: $(KSRC)/.extracted
 	rm -rf $(UAPI)
 	$(MAKE) -s -C $(KSRC) ARCH=x86 O=$(UAPI)/obj INSTALL_HDR_PATH=$(UAPI) headers_install
 	rm -rf $(UAPI)/obj
+	touch $@
+
+$(QDSRC)/.extracted: | $(NEED_DEPS)
+	@test -f /usr/src/linux-source-$(KSERIES).tar.xz || \
+		{ echo "no linux-source-$(KSERIES): run 'make deps' first"; exit 1; }
+	rm -rf $(QDSRC) && mkdir -p $(dir $(QDSRC))
+	tar -C $(dir $(QDSRC)) -xf /usr/src/linux-source-$(KSERIES).tar.xz
 	touch $@
 
 source: $(KSRC)/.extracted
@@ -154,6 +172,19 @@ uml-kernel: source
 kunit: uml-kernel
 	@scripts/run-kunit.sh
 
+# --- debug x86_64 kernel (QEMU) -----------------------------------------
+
+debug-kernel: $(QDSRC)/.extracted
+	@scripts/build-debug-kernel.sh $(QDSRC) $(QDBUILD) $(QDCONFIG) $(O)/qemu-debug/kernel-build.log
+
+# An external module build writes its objects next to the sources: build
+# from a copy under $(O), so the stock-headers build (make modules) keeps
+# its own objects in the checkout.
+debug-modules: debug-kernel
+	@mkdir -p $(QDMOD)
+	rsync -a --delete --exclude-from=.gitignore Kbuild drivers include $(QDMOD)/
+	$(MAKE) -C $(QDBUILD) M=$(QDMOD) modules
+
 # --- selftests and samples ---------------------------------------------
 
 selftests-bin: source $(UAPI)/.done
@@ -169,6 +200,15 @@ selftests-uml: uml-kernel selftests-bin
 
 selftests-qemu: modules selftests-bin
 	@scripts/run-qemu.sh tests $(filter $(or $(T),$(QEMU_TESTS)),$(QEMU_TESTS))
+
+# A BUG or oops panics the guest, which ends the run at once; so does a
+# task hung for 2 minutes.
+selftests-qemu-debug: debug-modules selftests-bin
+	@QEMU_KERNEL=$(QDBUILD)/arch/x86/boot/bzImage QEMU_MODROOT=$(QDBUILD)/modroot \
+	 QEMU_KREL=$$(cat $(QDBUILD)/kernelrelease) QEMU_LAZYMAP_KO=$(QDMOD) \
+	 QEMU_MEM=3G QEMU_APPEND="oops=panic hung_task_panic=1" \
+	 QEMU_TIMEOUT=$${QEMU_TIMEOUT:-2400} \
+	 scripts/run-qemu.sh debug $(filter $(or $(T),$(QEMU_DEBUG_TESTS)),$(QEMU_DEBUG_TESTS))
 
 # Self-tests of the harness itself (splat scanner, result parsers; the
 # KUnit one through the pinned release's kunit.py).

@@ -9,7 +9,7 @@ set -uo pipefail
 MAKE=${MAKE:-make}
 export O=${O:-$PWD/build}
 
-stages=(scripts-test build kunit selftests-uml selftests-qemu)
+stages=(scripts-test build kunit selftests-uml selftests-qemu selftests-qemu-debug)
 P=0 F=0 S=0
 for s in "${stages[@]}"; do
 	echo "=== $s"

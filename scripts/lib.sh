@@ -92,3 +92,9 @@ else:
 print(counts["pass"], counts["fail"], counts["skip"])
 EOF2
 }
+
+# kmemleak_count <log>: the reports of the kmemleak scan /init prints at
+# the end of a run (0 without kmemleak).
+kmemleak_count() {
+	sed 's/\r$//' "$1" | grep -c '^unreferenced object 0x'
+}

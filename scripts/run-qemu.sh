@@ -5,8 +5,18 @@
 # the pinned release under QEMU/TCG (q35 + emulated intel-iommu, ivshmem-plain
 # with a 1 GiB BAR2, edu) with the stock VFIO modules and lazymap's modules
 # loaded, and run programs from an initramfs.
-# usage: scripts/run-qemu.sh tests|bench TEST...  |  scripts/run-qemu.sh demo
-# Logs in build/selftests-qemu/ (tests), build/demo/, build/bench/.
+# Stage 4 (`debug`): the same with the debug kernel built from the pinned
+# source (make debug-kernel), its own VFIO modules and lazymap's modules
+# built against it, given by the environment:
+#   QEMU_KERNEL      kernel image (default: the stock vmlinuz)
+#   QEMU_MODROOT     root of lib/modules/<release> (default: the stock image)
+#   QEMU_KREL        that release (default: $KREL)
+#   QEMU_LAZYMAP_KO  directory holding drivers/**/lazymap*.ko (default: here)
+#   QEMU_APPEND      extra kernel command line (e.g. oops=panic)
+#   QEMU_MEM, QEMU_TIMEOUT   guest memory, seconds before QEMU is stopped
+# usage: scripts/run-qemu.sh tests|debug|bench TEST...  |  scripts/run-qemu.sh demo
+# Logs in build/selftests-qemu/ (tests), build/selftests-qemu-debug/ (debug),
+# build/demo/, build/bench/.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -16,27 +26,35 @@ mode=${1:?usage: $0 tests|bench|demo [TEST...]}
 shift
 case $mode in
 tests) stage=selftests-qemu ;;
+debug) stage=selftests-qemu-debug ;;
 *) stage=$mode ;;
 esac
 out=$O/$stage
 root=$out/root
 rm -rf "$root" "$out/result" "$out"/console-boot*.log && mkdir -p "$root/lazymap/bin" "$root/lazymap/modules"
 
-# Stock modules the tests need, with their dependencies, decompressed for
-# busybox insmod, in load order.
-MODDIR=$IMG/lib/modules/$KREL
+KERNEL=${QEMU_KERNEL:-$IMG/boot/vmlinuz-$KREL}
+MODROOT=${QEMU_MODROOT:-$IMG}
+MODREL=${QEMU_KREL:-$KREL}
+LAZYMAP_KO=${QEMU_LAZYMAP_KO:-$PROJ}
+
+# The kernel's modules the tests need, with their dependencies,
+# decompressed for busybox insmod, in load order.
 : > "$root/lazymap/setup"
 for m in $(for x in vfio-pci vfio_iommu_type1 mdev; do
-		modprobe -d "$IMG" -S "$KREL" --show-depends "$x" | awk '/^insmod/ { print $2 }'
+		modprobe -d "$MODROOT" -S "$MODREL" --show-depends "$x" | awk '/^insmod/ { print $2 }'
 	   done | awk '!seen[$0]++'); do
 	b=$(basename "$m" .xz)
-	xz -dc "$m" > "$root/lazymap/modules/$b"
+	case $m in
+	*.xz) xz -dc "$m" > "$root/lazymap/modules/$b" ;;
+	*) cp "$m" "$root/lazymap/modules/$b" ;;
+	esac
 	echo "insmod /lazymap/modules/$b || return 1" >> "$root/lazymap/setup"
 done
 # lazymap's own modules, core first: those the last build made (its
 # modules.order), not one an earlier build left behind.
 for m in lazymap lazymap_test lazymap-vm lazymap-vfio-pci lazymap-mdev; do
-	o=$(grep -m1 "/$m\.o\$" "$PROJ/modules.order" 2>/dev/null) || continue
+	o=$(grep -m1 "/$m\.o\$" "$LAZYMAP_KO/modules.order" 2>/dev/null) || continue
 	cp "${o%.o}.ko" "$root/lazymap/modules/" || exit 1
 	echo "insmod /lazymap/modules/$m.ko || return 1" >> "$root/lazymap/setup"
 done
@@ -64,8 +82,8 @@ boot() {	# boot <log>: one QEMU run
 		-object memory-backend-ram,id=m0,size=1G \
 		-device ivshmem-plain,memdev=m0,bus=rp0 \
 		-device edu \
-		-kernel "$IMG/boot/vmlinuz-$KREL" -initrd "$out/initramfs.cpio.gz" \
-		-append "console=ttyS0 panic=-1 loglevel=4 intel_iommu=on transparent_hugepage=always" \
+		-kernel "$KERNEL" -initrd "$out/initramfs.cpio.gz" \
+		-append "console=ttyS0 panic=-1 loglevel=4 intel_iommu=on transparent_hugepage=always ${QEMU_APPEND:-}" \
 		</dev/null > "$1" 2>&1 &
 	local qpid=$! limit=$(( $(date +%s) + ${QEMU_TIMEOUT:-1200} ))
 	while kill -0 $qpid 2>/dev/null; do
@@ -131,6 +149,15 @@ fi
 
 read -r pass fail skip < <(tap_count "$log")
 grep -q LAZYMAP-DONE "$log" || { echo "$stage: no LAZYMAP-DONE" >&2; fail=$((fail + 1)); }
+# A panic ends the run: each program it kept from starting is a failure.
+for t in "$@"; do
+	sed 's/\r$//' "$log" | grep -qx "LAZYMAP-BEGIN $t" ||
+		{ echo "$stage: $t did not run" >&2; fail=$((fail + 1)); }
+done
+# Each kmemleak report of the final scan (a kernel with kmemleak) is one
+# failure; the splat scan below prints them.
+leaks=$(kmemleak_count "$log")
+[ "$leaks" -eq 0 ] || { echo "$stage: $leaks kmemleak report(s)" >&2; fail=$((fail + leaks)); }
 "$HERE/splat-scan.sh" "$log" || fail=$((fail + 1))
 grep -E '^(not ok|ok) .*' "$log" | grep -vE '^ok ' | head -n 40
 result $stage "$pass" "$fail" "$skip"

@@ -124,6 +124,12 @@ else
 	echo "not ok kunit.py: no kernel source in KSRC (run: make scripts-test)" >&2
 	fail=$((fail + 1))
 fi
+check "no kmemleak report" 0 "$(kmemleak_count "$T/good")"
+printf '%s\r\n' 'unreferenced object 0xffff888003e6c000 (size 64):' \
+	'  comm "init", pid 1, jiffies 4294892296' \
+	'unreferenced object 0xffff888003e6d000 (size 32):' \
+	'kmemleak: 2 new suspected memory leaks (see /sys/kernel/debug/kmemleak)' > "$T/leaks"
+check "kmemleak reports, CRLF console" 2 "$(kmemleak_count "$T/leaks")"
 
 "$HERE/splat-scan.sh" "$T/good" >/dev/null 2>&1
 check "clean log passes the scan" 0 $?
