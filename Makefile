@@ -30,9 +30,13 @@ UMLDIR   := $(CACHE)/umldir
 
 include tools/testing/selftests/lazymap/tests.mk
 ST_SRC   := tools/testing/selftests/lazymap
+# The project's own userspace API headers, prepared the kernel's way
+# (headers_install.sh strips __user and the like) for the selftests.
+ST_UAPI  := $(O)/uapi
+ST_UAPI_H := $(wildcard include/uapi/linux/*.h)
 ST_OUT   := $(O)/selftests/bin
 ST_CFLAGS := -static -O2 -g -Wall -Wextra -Werror -pthread \
-	-isystem $(UAPI)/include $(if $(wildcard include/uapi),-I$(CURDIR)/include/uapi) \
+	-isystem $(UAPI)/include -I$(ST_UAPI) \
 	-I$(KSRC)/tools/testing/selftests -I$(CURDIR)/$(ST_SRC)
 
 export KREL KSRC KHDR IMG UMLBUILD UMLDIR O JOBS CACHE
@@ -68,6 +72,19 @@ $(UAPI)/.done: $(KSRC)/.extracted
 	rm -rf $(UAPI)
 	$(MAKE) -s -C $(KSRC) ARCH=x86 O=$(UAPI)/obj INSTALL_HDR_PATH=$(UAPI) headers_install
 	rm -rf $(UAPI)/obj
+	touch $@
+
+# headers_install.sh runs scripts/unifdef from the current directory.
+$(CACHE)/hdrtools/scripts/unifdef: $(KSRC)/.extracted
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -o $@ $(KSRC)/scripts/unifdef.c
+
+$(ST_UAPI)/.done: $(ST_UAPI_H) $(CACHE)/hdrtools/scripts/unifdef
+	rm -rf $(ST_UAPI) && mkdir -p $(ST_UAPI)/linux
+	@for h in $(ST_UAPI_H); do \
+		(cd $(CACHE)/hdrtools && sh $(KSRC)/scripts/headers_install.sh \
+			$(CURDIR)/$$h $(ST_UAPI)/linux/$${h##*/}) || exit 1; \
+	done
 	touch $@
 
 source: deps $(KSRC)/.extracted
@@ -108,12 +125,12 @@ kunit: uml-kernel
 
 # --- selftests ---------------------------------------------------------
 
-$(ST_OUT)/%: $(ST_SRC)/%.c $(wildcard $(ST_SRC)/*.h include/uapi/linux/*.h) \
+$(ST_OUT)/%: $(ST_SRC)/%.c $(wildcard $(ST_SRC)/*.h) $(ST_UAPI)/.done \
 	    drivers/virt/lazymap/lazymap_test.h $(UAPI)/.done
 	@mkdir -p $(ST_OUT)
 	$(CC) $(ST_CFLAGS) -o $@ $< -lpthread
 
-$(ST_OUT)/%: samples/lazymap/%.c $(wildcard $(ST_SRC)/*.h) $(UAPI)/.done
+$(ST_OUT)/%: samples/lazymap/%.c $(wildcard $(ST_SRC)/*.h) $(ST_UAPI)/.done $(UAPI)/.done
 	@mkdir -p $(ST_OUT)
 	$(CC) $(ST_CFLAGS) -o $@ $< -lpthread
 
