@@ -23,6 +23,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,6 +216,58 @@ static double bench_lookup(int dev_fd, unsigned int nr)
 	return t;
 }
 
+/*
+ * A minimal JSON writer for the LAZYMAP-JSON line: json_open() and
+ * json_close() an object (under @key, unless NULL), json_num() and
+ * json_int() a member; commas go where they belong.
+ */
+static bool json_first;
+
+static void json_key(const char *key)
+{
+	printf("%s", json_first ? "" : ", ");
+	json_first = false;
+	if (key)
+		printf("\"%s\": ", key);
+}
+
+static void json_open(const char *key)
+{
+	json_key(key);
+	printf("{");
+	json_first = true;
+}
+
+static void json_close(void)
+{
+	printf("}");
+	json_first = false;
+}
+
+static void json_num(const char *key, double v)
+{
+	json_key(key);
+	printf("%.4f", v);
+}
+
+static void json_int(const char *key, unsigned long long v)
+{
+	json_key(key);
+	printf("%llu", v);
+}
+
+/* A ratio as three members: the median and the range. */
+static void json_ratio(const char *key, const double *r)
+{
+	char name[64];
+
+	json_num(key, r[0]);
+	snprintf(name, sizeof(name), "%s_min", key);
+	json_num(name, r[1]);
+	snprintf(name, sizeof(name), "%s_max", key);
+	json_num(name, r[2]);
+}
+
 /* The median of the per-round ratios a/b into r[0], their range r[1..2]. */
 static void ratio(const double *a, const double *b, double *r)
 {
@@ -276,12 +329,14 @@ int main(void)
 
 	printf("# BENCH %-34s %10s %10s %8s %13s\n", "metric", "value",
 	       "baseline", "ratio", "(range)");
-	for (k = 0; k < NR_KINDS; k++)
-		printf("# BENCH populate_1g_%-3s entries 4k/2m/1g  %llu/%llu/%llu (s2_pages %llu, AnonHugePages %llu kB)\n",
+	for (k = 0; k < NR_KINDS; k++) {
+		printf("# BENCH populate_1g_%-3s entries 4k/2m/1g %llu/%llu/%llu",
 		       kinds[k], (unsigned long long)populated[k].s2_faults[0],
 		       (unsigned long long)populated[k].s2_faults[1],
-		       (unsigned long long)populated[k].s2_faults[2],
+		       (unsigned long long)populated[k].s2_faults[2]);
+		printf(" (s2_pages %llu, AnonHugePages %llu kB)\n",
 		       (unsigned long long)populated[k].s2_pages, thp_kb[k]);
+	}
 	printf("# BENCH %-34s %10.1f %10.1f %8.3f (%.2f-%.2f)\n",
 	       "populate_1g_ms thp vs 4k", med(populate_ms[THP]),
 	       med(populate_ms[K4]), pop[0], pop[1], pop[2]);
@@ -300,31 +355,53 @@ int main(void)
 	       "access_us 32764 vs 10 slots", med(lookup_us[1]),
 	       med(lookup_us[0]), look[0], look[1], look[2]);
 
-	printf("LAZYMAP-JSON {\"rounds\": %d, \"populate_1g\": {", ROUNDS);
-	for (k = 0; k < NR_KINDS; k++)
-		printf("\"%s\": {\"ms\": %.3f, \"s2_faults\": [%llu, %llu, %llu], \"s2_pages\": %llu, \"anon_huge_kb\": %llu}, ",
-		       kinds[k], med(populate_ms[k]),
-		       (unsigned long long)populated[k].s2_faults[0],
-		       (unsigned long long)populated[k].s2_faults[1],
-		       (unsigned long long)populated[k].s2_faults[2],
-		       (unsigned long long)populated[k].s2_pages, thp_kb[k]);
-	printf("\"limit_entries\": {\"4k\": 262144, \"thp\": 512}, \"ratio_thp_4k\": %.4f, \"ratio_min\": %.4f, \"ratio_max\": %.4f}",
-	       pop[0], pop[1], pop[2]);
-	printf(", \"warm_access_1m\": {\"bytes\": %lu", WARM_LEN * WARM_REPS);
-	for (k = 0; k < NR_KINDS; k++)
-		printf(", \"%s\": {\"access_ms\": %.3f, \"memcpy_ms\": %.3f, \"ratio\": %.4f, \"ratio_min\": %.4f, \"ratio_max\": %.4f}",
-		       kinds[k], med(access_ms[k]), med(memcpy_ms[k]),
-		       warm[k][0], warm[k][1], warm[k][2]);
-	printf("}, \"invalidate_munmap_1g\": {");
-	for (k = 0; k < NR_KINDS; k++)
-		printf("\"%s\": {\"ms\": %.3f, \"no_vm_ms\": %.3f, \"ratio_vs_no_vm\": %.4f}, ",
-		       kinds[k], med(munmap_ms[k]), med(munmap_plain_ms[k]),
-		       inv_plain[k][0]);
-	printf("\"ratio_2m_4k\": %.4f, \"ratio_min\": %.4f, \"ratio_max\": %.4f}",
-	       inv[0], inv[1], inv[2]);
-	printf(", \"access_latency\": {\"slots_few\": %d, \"slots_max\": %d, \"few_us\": %.3f, \"max_us\": %.3f, \"ratio\": %.4f, \"ratio_min\": %.4f, \"ratio_max\": %.4f}}\n",
-	       FEW_SLOTS, LAZYMAP_VM_USER_MEM_SLOTS, med(lookup_us[0]),
-	       med(lookup_us[1]), look[0], look[1], look[2]);
+	printf("LAZYMAP-JSON ");
+	json_first = true;
+	json_open(NULL);
+	json_int("rounds", ROUNDS);
+	json_open("populate_1g");
+	for (k = 0; k < NR_KINDS; k++) {
+		json_open(kinds[k]);
+		json_num("ms", med(populate_ms[k]));
+		json_int("s2_faults_4k", populated[k].s2_faults[0]);
+		json_int("s2_faults_2m", populated[k].s2_faults[1]);
+		json_int("s2_faults_1g", populated[k].s2_faults[2]);
+		json_int("s2_pages", populated[k].s2_pages);
+		json_int("limit_entries", k == THP ? SZ_1G / SZ_2M : SZ_1G / PG);
+		json_int("anon_huge_kb", thp_kb[k]);
+		json_close();
+	}
+	json_ratio("ratio_thp_4k", pop);
+	json_close();
+	json_open("warm_access_1m");
+	json_int("bytes", WARM_LEN * WARM_REPS);
+	for (k = 0; k < NR_KINDS; k++) {
+		json_open(kinds[k]);
+		json_num("access_ms", med(access_ms[k]));
+		json_num("memcpy_ms", med(memcpy_ms[k]));
+		json_ratio("ratio", warm[k]);
+		json_close();
+	}
+	json_close();
+	json_open("invalidate_munmap_1g");
+	for (k = 0; k < NR_KINDS; k++) {
+		json_open(kinds[k]);
+		json_num("ms", med(munmap_ms[k]));
+		json_num("no_vm_ms", med(munmap_plain_ms[k]));
+		json_ratio("ratio_vs_no_vm", inv_plain[k]);
+		json_close();
+	}
+	json_ratio("ratio_2m_4k", inv);
+	json_close();
+	json_open("access_latency");
+	json_int("slots_few", FEW_SLOTS);
+	json_int("slots_max", LAZYMAP_VM_USER_MEM_SLOTS);
+	json_num("few_us", med(lookup_us[0]));
+	json_num("max_us", med(lookup_us[1]));
+	json_ratio("ratio", look);
+	json_close();
+	json_close();
+	printf("\n");
 	close(dev_fd);
 	return 0;
 }

@@ -61,7 +61,7 @@ static inline int lmvm_check_extension(int fd, unsigned long cap)
 
 /* SET_USER_MEMORY_REGION (the V1 layout). */
 static inline int lmvm_set_region(int vm_fd, __u32 slot, __u32 flags,
-				  __u64 gpa, __u64 size, const volatile void *hva)
+				  __u64 gpa, __u64 size, const void *hva)
 {
 	struct lazymap_vm_userspace_memory_region r = {
 		.slot = slot,
@@ -97,7 +97,7 @@ static inline int lmvm_stats(int vm_fd, struct lazymap_vm_stats *st)
  * -errno.  A MEMORY_FAULT exit is -EFAULT with exit->reason set.
  */
 static inline int lmvm_access(int vcpu_fd, __u32 flags, __u64 gpa,
-			      __u64 size, volatile void *data,
+			      __u64 size, void *data,
 			      struct lazymap_vm_exit *exit)
 {
 	struct lazymap_vm_access a = {
@@ -114,19 +114,18 @@ static inline int lmvm_access(int vcpu_fd, __u32 flags, __u64 gpa,
 	return ret;
 }
 
-static inline int lmvm_read(int vcpu_fd, __u64 gpa, __u64 size,
-			    volatile void *buf, struct lazymap_vm_exit *exit)
+static inline int lmvm_read(int vcpu_fd, __u64 gpa, __u64 size, void *buf,
+			    struct lazymap_vm_exit *exit)
 {
 	return lmvm_access(vcpu_fd, LAZYMAP_VM_ACCESS_READ, gpa, size, buf,
 			   exit);
 }
 
 static inline int lmvm_write(int vcpu_fd, __u64 gpa, __u64 size,
-			     const volatile void *buf,
-			     struct lazymap_vm_exit *exit)
+			     const void *buf, struct lazymap_vm_exit *exit)
 {
 	return lmvm_access(vcpu_fd, LAZYMAP_VM_ACCESS_WRITE, gpa, size,
-			   (volatile void *)buf, exit);
+			   (void *)buf, exit);
 }
 
 /* ENABLE_CAP(LOCK_USER_MEMORY_REGION): LOCK of @slot with @perm. */

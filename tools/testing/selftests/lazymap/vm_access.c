@@ -59,7 +59,7 @@ static uint8_t pat(uint64_t i, unsigned int gen)
 	return (i / 7 + i % 251 + gen * 37) % 255 + 1;
 }
 
-static void pat_fill(volatile uint8_t *p, size_t len, uint64_t base,
+static void pat_fill(uint8_t *p, size_t len, uint64_t base,
 		     unsigned int gen)
 {
 	size_t i;
@@ -69,7 +69,7 @@ static void pat_fill(volatile uint8_t *p, size_t len, uint64_t base,
 }
 
 /* Offset of the first byte of @p not holding the pattern, or -1. */
-static long pat_check(const volatile uint8_t *p, size_t len, uint64_t base,
+static long pat_check(const uint8_t *p, size_t len, uint64_t base,
 		      unsigned int gen)
 {
 	size_t i;
@@ -149,7 +149,7 @@ static struct lazymap_vm_stats stats(struct __test_metadata *_metadata,
  * offsets (and fetched, EXEC), then ACCESS's pattern seen by the host.
  */
 static void both_ways(struct __test_metadata *_metadata,
-		      FIXTURE_DATA(vm_access) *self, volatile uint8_t *hva,
+		      FIXTURE_DATA(vm_access) *self, uint8_t *hva,
 		      size_t len)
 {
 	static const size_t chunks[] = { 1, 3, 8, 4095, 4096, 4097, 65536 + 3,

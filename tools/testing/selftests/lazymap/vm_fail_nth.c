@@ -35,11 +35,14 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
+/*
+ * -Wunused-parameter stays off for the whole file: 6.12's harness needs it,
+ * and so do the sweeps, whose bodies use what they need of TEST_FAIL_NTH()'s
+ * parameters.
+ */
 #pragma GCC diagnostic ignored "-Wclobbered"
-#pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #include "kselftest_harness.h"
-#pragma GCC diagnostic pop
 #include "fail_nth_util.h"
 #include "lazymap_vm_util.h"
 
@@ -142,13 +145,13 @@ FIXTURE_TEARDOWN(vm_fail_nth)
  * an injected failure at least once (and, persistent, fail with ENOMEM);
  * one that does not must never fail.
  */
-#define TEST_FAIL_NTH(fixture_name, name, allocates)				\
+#define TEST_FAIL_NTH(name, allocates)						\
 	static int test_nth_##name(struct __test_metadata *_metadata,		\
-				   FIXTURE_DATA(fixture_name) *self,		\
-				   const FIXTURE_VARIANT(fixture_name)		\
+				   FIXTURE_DATA(vm_fail_nth) *self,		\
+				   const FIXTURE_VARIANT(vm_fail_nth)		\
 					   *variant,				\
 				   struct fail_nth_state *_nth_state);		\
-	TEST_F_TIMEOUT(fixture_name, name, FAIL_NTH_TIMEOUT)			\
+	TEST_F_TIMEOUT(vm_fail_nth, name, FAIL_NTH_TIMEOUT)			\
 	{									\
 		struct fail_nth_state nth_state = {};				\
 		int ret;							\
@@ -163,15 +166,15 @@ FIXTURE_TEARDOWN(vm_fail_nth)
 		ASSERT_EQ(0, ret)						\
 			TH_LOG("without fault injection: %s", strerror(-ret));	\
 		do {								\
-			fixture_name##_teardown(_metadata, self, variant);	\
+			vm_fail_nth_teardown(_metadata, self, variant);		\
 			ASSERT_GT(FAIL_NTH_MAX, nth_state.iteration);		\
 			nth_state.iteration++;					\
-			fixture_name##_setup(_metadata, self, variant);		\
+			vm_fail_nth_setup(_metadata, self, variant);		\
 			ret = test_nth_##name(_metadata, self, variant,		\
 					      &nth_state);			\
 			fail_nth_check(_metadata, &nth_state, ret);		\
 		} while (nth_state.injected);					\
-		fixture_name##_teardown(_metadata, self, variant);		\
+		vm_fail_nth_teardown(_metadata, self, variant);			\
 		fail_nth_last(&nth_state);					\
 		TH_LOG("%u injected failures, %u of them returned ENOMEM",	\
 		       nth_state.nr_injected, nth_state.nr_enomem);		\
@@ -184,11 +187,10 @@ FIXTURE_TEARDOWN(vm_fail_nth)
 		}								\
 	}									\
 	static int test_nth_##name(						\
-		struct __test_metadata __attribute__((unused)) *_metadata,	\
-		FIXTURE_DATA(fixture_name) __attribute__((unused)) *self,	\
-		const FIXTURE_VARIANT(fixture_name) __attribute__((unused))	\
-			*variant,						\
-		struct fail_nth_state __attribute__((unused)) *_nth_state)
+		struct __test_metadata *_metadata,				\
+		FIXTURE_DATA(vm_fail_nth) *self,				\
+		const FIXTURE_VARIANT(vm_fail_nth) *variant,			\
+		struct fail_nth_state *_nth_state)
 
 /* A slot of the fixture's memory at @gpa, with @flags. */
 static void add_slot(struct __test_metadata *_metadata,
@@ -222,7 +224,7 @@ static int probe(FIXTURE_DATA(vm_fail_nth) *self, int vcpu_fd, __u64 gpa)
 }
 
 /* CREATE_VM: a failed one installs no fd; a new VM works. */
-TEST_FAIL_NTH(vm_fail_nth, create_vm, true)
+TEST_FAIL_NTH(create_vm, true)
 {
 	int next = lmvm_lowest_free_fd();
 	int fd, vcpu;
@@ -245,7 +247,7 @@ TEST_FAIL_NTH(vm_fail_nth, create_vm, true)
 }
 
 /* CREATE_VCPU: a failed one installs no fd and leaves its id free. */
-TEST_FAIL_NTH(vm_fail_nth, create_vcpu, true)
+TEST_FAIL_NTH(create_vcpu, true)
 {
 	int next = lmvm_lowest_free_fd();
 	int fd, ret;
@@ -270,7 +272,7 @@ TEST_FAIL_NTH(vm_fail_nth, create_vcpu, true)
 }
 
 /* Creating a slot: a failed create leaves no slot behind. */
-TEST_FAIL_NTH(vm_fail_nth, region_create, true)
+TEST_FAIL_NTH(region_create, true)
 {
 	int ret;
 
@@ -284,7 +286,7 @@ TEST_FAIL_NTH(vm_fail_nth, region_create, true)
 }
 
 /* The same through SET_USER_MEMORY_REGION2, dirty-logged. */
-TEST_FAIL_NTH(vm_fail_nth, region2_create, true)
+TEST_FAIL_NTH(region2_create, true)
 {
 	struct lazymap_vm_userspace_memory_region2 r = {
 		.slot = 3,
@@ -305,7 +307,7 @@ TEST_FAIL_NTH(vm_fail_nth, region2_create, true)
 }
 
 /* Deleting a populated slot: a failed delete leaves it working. */
-TEST_FAIL_NTH(vm_fail_nth, region_delete, true)
+TEST_FAIL_NTH(region_delete, true)
 {
 	struct lazymap_vm_stats st;
 	int ret;
@@ -322,7 +324,7 @@ TEST_FAIL_NTH(vm_fail_nth, region_delete, true)
 }
 
 /* Moving a populated slot: all or nothing. */
-TEST_FAIL_NTH(vm_fail_nth, region_move, true)
+TEST_FAIL_NTH(region_move, true)
 {
 	int ret;
 
@@ -337,7 +339,7 @@ TEST_FAIL_NTH(vm_fail_nth, region_move, true)
 }
 
 /* Turning dirty logging on: a failed change leaves it off. */
-TEST_FAIL_NTH(vm_fail_nth, region_flags, true)
+TEST_FAIL_NTH(region_flags, true)
 {
 	uint64_t bitmap[MEM_PAGES / 64];
 	int ret;
@@ -354,7 +356,7 @@ TEST_FAIL_NTH(vm_fail_nth, region_flags, true)
 }
 
 /* LOCK: a failed lock pins and accounts nothing. */
-TEST_FAIL_NTH(vm_fail_nth, lock, true)
+TEST_FAIL_NTH(lock, true)
 {
 	struct lazymap_vm_stats st;
 	int ret;
@@ -373,7 +375,7 @@ TEST_FAIL_NTH(vm_fail_nth, lock, true)
 }
 
 /* UNLOCK of every slot. */
-TEST_FAIL_NTH(vm_fail_nth, unlock, false)
+TEST_FAIL_NTH(unlock, false)
 {
 	struct lazymap_vm_stats st;
 	int ret;
@@ -389,7 +391,7 @@ TEST_FAIL_NTH(vm_fail_nth, unlock, false)
 }
 
 /* The first ACCESS of a slot: stage-2 tables and entries. */
-TEST_FAIL_NTH(vm_fail_nth, access, true)
+TEST_FAIL_NTH(access, true)
 {
 	struct lazymap_vm_exit exit;
 	int ret;
@@ -405,7 +407,7 @@ TEST_FAIL_NTH(vm_fail_nth, access, true)
 }
 
 /* A WRITE into a dirty-logged slot, then GET_DIRTY_LOG. */
-TEST_FAIL_NTH(vm_fail_nth, access_dirty_log, true)
+TEST_FAIL_NTH(access_dirty_log, true)
 {
 	uint64_t bitmap[MEM_PAGES / 64];
 	struct lazymap_vm_exit exit;
@@ -430,7 +432,7 @@ TEST_FAIL_NTH(vm_fail_nth, access_dirty_log, true)
 }
 
 /* Neither allocates: they must never fail. */
-TEST_FAIL_NTH(vm_fail_nth, get_stats_check_extension, false)
+TEST_FAIL_NTH(get_stats_check_extension, false)
 {
 	struct lazymap_vm_stats st;
 	int ret;

@@ -342,8 +342,8 @@ TEST_F(vm, zero_memory_regions)
  */
 struct spinner {
 	int vcpu_fd;
-	volatile bool stop;
-	volatile int nr_seen;
+	bool stop;
+	int nr_seen;
 	uint64_t seen[64];
 	int err;		/* an unexpected return or exit: -errno, or 1 */
 };
@@ -353,9 +353,9 @@ static void *spinner_fn(void *arg)
 	struct spinner *s = arg;
 	struct lazymap_vm_exit exit;
 	uint64_t val;
-	int ret;
+	int ret, n;
 
-	while (!s->stop) {
+	while (!__atomic_load_n(&s->stop, __ATOMIC_RELAXED)) {
 		val = 0;
 		ret = lmvm_read(s->vcpu_fd, MEM_REGION_GPA, 8, &val, &exit);
 		if (ret) {
@@ -372,14 +372,14 @@ static void *spinner_fn(void *arg)
 			s->err = 1;
 			break;
 		}
-		if (!s->nr_seen || s->seen[s->nr_seen - 1] != val) {
-			if (s->nr_seen == ARRAY_SIZE(s->seen)) {
+		n = s->nr_seen;
+		if (!n || s->seen[n - 1] != val) {
+			if (n == ARRAY_SIZE(s->seen)) {
 				s->err = 1;
 				break;
 			}
-			s->seen[s->nr_seen] = val;
-			__atomic_store_n(&s->nr_seen, s->nr_seen + 1,
-					 __ATOMIC_RELEASE);
+			s->seen[n] = val;
+			__atomic_store_n(&s->nr_seen, n + 1, __ATOMIC_RELEASE);
 		}
 	}
 	return NULL;
@@ -394,7 +394,7 @@ static bool spinner_wait(struct spinner *s, uint64_t val)
 		n = __atomic_load_n(&s->nr_seen, __ATOMIC_ACQUIRE);
 		if (n && s->seen[n - 1] == val)
 			return true;
-		if (s->err)
+		if (__atomic_load_n(&s->err, __ATOMIC_RELAXED))
 			return false;
 		usleep(1000);
 	}
@@ -459,7 +459,7 @@ TEST_F(vm, move_memory_region)
 		ASSERT_EQ(0, lmvm_set_region(self->vm_fd, MEM_REGION_SLOT, 0,
 					     MEM_REGION_GPA - PG,
 					     MEM_REGION_SIZE, hva));
-		*(volatile uint64_t *)hva = 2;
+		*(uint64_t *)hva = 2;
 		/* Once the move returned, the old translation is gone. */
 		ASSERT_EQ(0, lmvm_read(vcpu2, MEM_REGION_GPA - PG, 8, &val,
 				       &exit));
@@ -467,12 +467,12 @@ TEST_F(vm, move_memory_region)
 		ASSERT_EQ(0, lmvm_read(vcpu2, MEM_REGION_GPA, 8, &val, &exit));
 		EXPECT_EQ(0ULL, val);
 		usleep(20000);
-		*(volatile uint64_t *)hva = 1;
+		*(uint64_t *)hva = 1;
 		ASSERT_EQ(0, lmvm_set_region(self->vm_fd, MEM_REGION_SLOT, 0,
 					     MEM_REGION_GPA, MEM_REGION_SIZE,
 					     hva));
 		EXPECT_TRUE(spinner_wait(&s, 1));
-		s.stop = true;
+		__atomic_store_n(&s.stop, true, __ATOMIC_RELAXED);
 		pthread_join(thread, NULL);
 
 		EXPECT_EQ(0, s.err);
@@ -527,7 +527,7 @@ TEST_F(vm, delete_memory_region)
 
 		ASSERT_EQ(0, lmvm_delete_region(self->vm_fd, MEM_REGION_SLOT));
 		EXPECT_TRUE(spinner_wait(&s, MMIO_VAL));
-		s.stop = true;
+		__atomic_store_n(&s.stop, true, __ATOMIC_RELAXED);
 		pthread_join(thread, NULL);
 		EXPECT_EQ(0, s.err);
 		EXPECT_EQ(4, s.nr_seen);
@@ -787,7 +787,7 @@ TEST_F(vm, other_mm_eio)
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(0, WEXITSTATUS(status))
-		TH_LOG("child: step %d did not get what it should (1-%zu: VM ioctl, 50: ACCESS, 51-52: own VM)",
+		TH_LOG("child: step %d failed (1-%zu: VM ioctls, 50: ACCESS, 51-52: own VM)",
 		       WEXITSTATUS(status), ARRAY_SIZE(vm_cmds));
 	/* The parent's VM is untouched. */
 	EXPECT_EQ(0, lmvm_set_region(self->vm_fd, 0, 0, 0, PG, self->mem));

@@ -169,7 +169,7 @@ TEST_F(vm_vfio, access_bar_data)
 
 	map_slot(_metadata, self, 0);
 	for (i = 0; i < ARRAY_SIZE(offs); i++)
-		*(volatile uint64_t *)(self->map + offs[i]) = seed ^ offs[i];
+		*(uint64_t *)(self->map + offs[i]) = seed ^ offs[i];
 	for (i = 0; i < ARRAY_SIZE(offs); i++) {
 		val = 0;
 		ASSERT_EQ(0, guest_read64(self, offs[i], &val, &exit));
@@ -183,7 +183,7 @@ TEST_F(vm_vfio, access_bar_data)
 		ASSERT_EQ(0, lmvm_write(self->vcpu_fd, GPA + offs[i], 8, &val,
 					&exit));
 		ASSERT_EQ(LMVM_EXIT_NONE, exit.reason);
-		EXPECT_EQ(val, *(volatile uint64_t *)(self->map + offs[i]));
+		EXPECT_EQ(val, *(uint64_t *)(self->map + offs[i]));
 		val = 0;
 		ASSERT_EQ(8, pread(self->dev.device_fd, &val, 8,
 				   self->bar2.offset + offs[i]));
@@ -249,7 +249,7 @@ TEST_F(vm_vfio, memory_disable)
 	uint64_t val;
 
 	map_slot(_metadata, self, 0);
-	*(volatile uint64_t *)(self->map + 4096) = 0x1122334455667788ULL;
+	*(uint64_t *)(self->map + 4096) = 0x1122334455667788ULL;
 	ASSERT_EQ(0, guest_read64(self, 4096, &val, &exit));
 	st0 = stats(_metadata, self);
 	ASSERT_EQ(BAR_PAGES, st0.s2_pages);
@@ -287,7 +287,7 @@ TEST_F(vm_vfio, reset)
 	if (!(info.flags & VFIO_DEVICE_FLAGS_RESET))
 		SKIP(return, "device has no reset");
 	map_slot(_metadata, self, 0);
-	*(volatile uint64_t *)(self->map + 64) = 0xabcdefULL;
+	*(uint64_t *)(self->map + 64) = 0xabcdefULL;
 	ASSERT_EQ(0, guest_read64(self, 64, &val, &exit));
 	st0 = stats(_metadata, self);
 	ASSERT_EQ(0, ioctl(self->dev.device_fd, VFIO_DEVICE_RESET));
