@@ -436,7 +436,7 @@ static uint8_t *spawn_region(FIXTURE_DATA(vm) *self)
  * back it sees the "1" written before it.  As in KVM, it may see MMIO
  * while a move is in flight.
  */
-TEST_F(vm, move_memory_region)
+TEST_F_TIMEOUT(vm, move_memory_region, 120)
 {
 	struct lazymap_vm_exit exit;
 	struct spinner s = {};
@@ -496,7 +496,7 @@ TEST_F(vm, move_memory_region)
  * (it sees MMIO, not the old memory), recreate it over fresh zeroed
  * memory (it sees 0, not the old 0x..5a), delete it again.
  */
-TEST_F(vm, delete_memory_region)
+TEST_F_TIMEOUT(vm, delete_memory_region, 120)
 {
 	struct lazymap_vm_exit exit;
 	struct spinner s = {};
@@ -928,7 +928,7 @@ static const struct region_row region_rows[] = {
 	{ "slot 0 moved next to slot 1", V1, { 0, 0, 3 * SZ_1M, SZ_1M, 0 }, 0, 0 },
 };
 
-TEST_F(vm, set_memory_region_errno)
+TEST_F_TIMEOUT(vm, set_memory_region_errno, 300)
 {
 	struct lazymap_vm_userspace_memory_region2 r;
 	struct lazymap_vm_userspace_memory_region r1;
@@ -1075,7 +1075,7 @@ static const struct {
 	  { CAP_LOCK, FL_UNLOCK, { 0xdeadbeefULL, LAZYMAP_VM_UNLOCK_MEM_ALL } }, 0, 0 },
 };
 
-TEST_F(vm, enable_cap_errno)
+TEST_F_TIMEOUT(vm, enable_cap_errno, 300)
 {
 	struct lazymap_vm_stats st;
 	long long lck0, lck;
@@ -1140,7 +1140,7 @@ TEST_F(vm, lock_after_run_errno)
 	close(vm_fd);
 }
 
-TEST_F(vm, get_dirty_log_errno)
+TEST_F_TIMEOUT(vm, get_dirty_log_errno, 120)
 {
 	uint64_t *ro = (uint64_t *)(self->mem + 6 * SZ_1M);
 	uint64_t bitmap[SLOT_PAGES / 64];
