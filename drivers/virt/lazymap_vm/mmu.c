@@ -122,8 +122,9 @@ out:
 
 /*
  * A VM_IO / VM_PFNMAP VMA: follow the page table, faulting it in first
- * if needed, like KVM's hva_to_pfn_remapped().  mmap_lock held for read;
- * -EAGAIN when fixup_user_fault() dropped it.
+ * if needed, like KVM's hva_to_pfn_remapped().  mmap_lock held for read,
+ * and held again on return; -EAGAIN to start over from the VMA lookup
+ * (fixup_user_fault() may have dropped the lock meanwhile).
  */
 static int lazymap_vm_hva_to_pfnmap(struct mm_struct *mm,
 				    struct vm_area_struct *vma,
@@ -177,6 +178,8 @@ retry:
 	} else if (vma->vm_flags & (VM_IO | VM_PFNMAP)) {
 		ret = lazymap_vm_hva_to_pfnmap(mm, vma, hva, write, host);
 		if (ret == -EAGAIN) {
+			/* fixup_user_fault() returns with mmap_lock held. */
+			mmap_read_unlock(mm);
 			if (fatal_signal_pending(current))
 				return -EINTR;
 			goto retry;
