@@ -145,31 +145,49 @@ static struct lazymap_vm_stats stats(struct __test_metadata *_metadata,
 
 /*
  * Both ways through a slot of @len bytes at GPA over @hva: the host's
- * pattern read by ACCESS in chunks of every size up to 1 MiB at odd
- * offsets (and fetched, EXEC), then ACCESS's pattern seen by the host.
+ * pattern read by ACCESS, all of it in 1 MiB accesses and, for each chunk
+ * size up to 64 KiB + 3, at NR_SPOTS offsets spread over the slot (odd
+ * ones, across page and VMA boundaries); fetched (EXEC) too; then
+ * ACCESS's writes seen by the host, the same way.
  */
+#define NR_SPOTS	48
+
+static size_t spot(size_t len, size_t n, unsigned int i, unsigned int c)
+{
+	return ((size_t)i * 40961 + c * 5) % (len - n + 1);
+}
+
 static void both_ways(struct __test_metadata *_metadata,
 		      FIXTURE_DATA(vm_access) *self, uint8_t *hva,
 		      size_t len)
 {
-	static const size_t chunks[] = { 1, 3, 8, 4095, 4096, 4097, 65536 + 3,
-					 SZ_1M };
+	static const size_t chunks[] = { 1, 3, 8, 4095, 4096, 4097, 65536 + 3 };
 	struct lazymap_vm_exit exit;
+	unsigned int c, i;
 	size_t off, n;
-	unsigned int c;
 	long bad;
 
 	pat_fill(hva, len, 0, 1);
+	for (off = 0; off < len; off += SZ_1M) {
+		n = len - off > SZ_1M ? SZ_1M : len - off;
+		ASSERT_EQ(0, lmvm_read(self->vcpu_fd, GPA + off, n, self->buf,
+				       &exit));
+		ASSERT_EQ(LMVM_EXIT_NONE, exit.reason);
+		ASSERT_EQ(GPA + off + n, exit.gpa);
+		ASSERT_EQ(0ULL, exit.size);
+		bad = pat_check(self->buf, n, off, 1);
+		ASSERT_EQ(-1, bad) TH_LOG("read 1 MiB at 0x%zx: byte %ld", off, bad);
+	}
 	for (c = 0; c < ARRAY_SIZE(chunks); c++) {
-		for (off = c * 5; off < len; off += n) {
-			n = chunks[c] < len - off ? chunks[c] : len - off;
+		n = chunks[c];
+		for (i = 0; i < NR_SPOTS; i++) {
+			off = spot(len, n, i, c);
 			memset(self->buf, 0, n);
 			ASSERT_EQ(0, lmvm_read(self->vcpu_fd, GPA + off, n,
 					       self->buf, &exit))
 				TH_LOG("read %zu at 0x%zx", n, off);
 			ASSERT_EQ(LMVM_EXIT_NONE, exit.reason);
 			ASSERT_EQ(GPA + off + n, exit.gpa);
-			ASSERT_EQ(0ULL, exit.size);
 			bad = pat_check(self->buf, n, off, 1);
 			ASSERT_EQ(-1, bad)
 				TH_LOG("read %zu at 0x%zx: byte %ld", n, off, bad);
@@ -181,8 +199,9 @@ static void both_ways(struct __test_metadata *_metadata,
 	ASSERT_EQ(-1, pat_check(self->buf, 5000, 100, 1));
 
 	for (c = 0; c < ARRAY_SIZE(chunks); c++) {
-		for (off = c * 3; off < len; off += n) {
-			n = chunks[c] < len - off ? chunks[c] : len - off;
+		n = chunks[c];
+		for (i = 0; i < NR_SPOTS; i++) {
+			off = spot(len, n, i, c + 1);
 			pat_fill(self->buf, n, off, 2 + c);
 			ASSERT_EQ(0, lmvm_write(self->vcpu_fd, GPA + off, n,
 						self->buf, &exit))
@@ -194,6 +213,15 @@ static void both_ways(struct __test_metadata *_metadata,
 				TH_LOG("write %zu at 0x%zx: byte %ld", n, off, bad);
 		}
 	}
+	for (off = 0; off < len; off += SZ_1M) {
+		n = len - off > SZ_1M ? SZ_1M : len - off;
+		pat_fill(self->buf, n, off, 20);
+		ASSERT_EQ(0, lmvm_write(self->vcpu_fd, GPA + off, n, self->buf,
+					&exit));
+		ASSERT_EQ(LMVM_EXIT_NONE, exit.reason);
+	}
+	bad = pat_check(hva, len, 0, 20);
+	ASSERT_EQ(-1, bad) TH_LOG("byte %ld after 1 MiB writes", bad);
 }
 
 TEST_F(vm_access, anon_both_ways)
