@@ -45,9 +45,13 @@ QDMOD    := $(O)/qemu-debug/src
 # the pinned release's UAPI headers and the project's own.
 include tools/testing/selftests/lazymap/tests.mk
 ST_SRC   := tools/testing/selftests/lazymap
+# The project's own userspace API headers, prepared the kernel's way
+# (headers_install.sh strips __user and the like) for the selftests.
+ST_UAPI  := $(O)/uapi
+ST_UAPI_H := $(wildcard include/uapi/linux/*.h)
 ST_OUT   := $(O)/selftests/bin
 SAMPLES_OUT := $(O)/samples/bin
-USER_INC := -isystem $(UAPI)/include $(if $(wildcard include/uapi),-I$(CURDIR)/include/uapi)
+USER_INC := -isystem $(UAPI)/include -I$(ST_UAPI)
 USER_MAKE_ARGS = KHDR_INCLUDES="$(USER_INC)" USERCFLAGS=-Werror USERLDFLAGS=-static
 
 # The test provider (lazymap_test.ko) is built only when asked for
@@ -105,6 +109,19 @@ $(QDSRC)/.extracted: | $(NEED_DEPS)
 		{ echo "no linux-source-$(KSERIES): run 'make deps' first"; exit 1; }
 	rm -rf $(QDSRC) && mkdir -p $(dir $(QDSRC))
 	tar -C $(dir $(QDSRC)) -xf /usr/src/linux-source-$(KSERIES).tar.xz
+	touch $@
+
+# headers_install.sh runs scripts/unifdef from the current directory.
+$(CACHE)/hdrtools/scripts/unifdef: $(KSRC)/.extracted
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -o $@ $(KSRC)/scripts/unifdef.c
+
+$(ST_UAPI)/.done: $(ST_UAPI_H) $(CACHE)/hdrtools/scripts/unifdef
+	rm -rf $(ST_UAPI) && mkdir -p $(ST_UAPI)/linux
+	@for h in $(ST_UAPI_H); do \
+		(cd $(CACHE)/hdrtools && sh $(KSRC)/scripts/headers_install.sh \
+			$(CURDIR)/$$h $(ST_UAPI)/linux/$${h##*/}) || exit 1; \
+	done
 	touch $@
 
 source: $(KSRC)/.extracted
@@ -187,11 +204,11 @@ debug-modules: debug-kernel
 
 # --- selftests and samples ---------------------------------------------
 
-selftests-bin: source $(UAPI)/.done
+selftests-bin: source $(UAPI)/.done $(ST_UAPI)/.done
 	@mkdir -p $(ST_OUT)
 	+$(MAKE) -C $(KSRC)/$(ST_SRC) OUTPUT=$(ST_OUT) $(USER_MAKE_ARGS)
 
-samples: $(UAPI)/.done
+samples: $(UAPI)/.done $(ST_UAPI)/.done
 	@mkdir -p $(SAMPLES_OUT)
 	+$(MAKE) -C samples/lazymap OUTPUT=$(SAMPLES_OUT) $(USER_MAKE_ARGS)
 

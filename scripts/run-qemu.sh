@@ -72,6 +72,9 @@ if [ "$mode" = demo ]; then
 fi
 "$HERE/mkinitramfs.sh" "$out/initramfs.cpio.gz" "$root" || exit 1
 
+# bench_vm keeps 1 GiB of anonymous memory populated at a time.
+[ "$mode" = bench ] && : "${QEMU_MEM:=3G}"
+
 # TCG only: /dev/kvm on these machines cannot run a real kernel.  The
 # watchdog below stops QEMU on the done marker, on a KVM error, or on time.
 boot() {	# boot <log>: one QEMU run

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Wrappers of the ioctls of /dev/lazymap-vm (interface in
+ * include/uapi/linux/lazymap_vm.h), shared by the vm_*.c selftests and
+ * bench_vm.c: a VM, its vCPUs and memory slots, one guest access, the slot
+ * lock, the dirty log and the VM's counters.
+ *
+ * Like lazymap_util.h, everything is static and depends only on libc.
+ * Functions returning int return 0 (or a value: an fd, a count) on success
+ * and a negative errno value on failure, errno left as the ioctl set it.
+ */
+#ifndef __LAZYMAP_VM_UTIL_H
+#define __LAZYMAP_VM_UTIL_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
+#include <linux/lazymap_vm.h>
+
+#define LAZYMAP_VM_DEV		"/dev/lazymap-vm"
+
+#define LMVM_PAGE		4096ULL
+
+/* The exit reasons in the type of lazymap_vm_exit.reason, to compare. */
+#define LMVM_EXIT_NONE		((__u32)LAZYMAP_VM_EXIT_NONE)
+#define LMVM_EXIT_MMIO		((__u32)LAZYMAP_VM_EXIT_MMIO)
+#define LMVM_EXIT_MEMORY_FAULT	((__u32)LAZYMAP_VM_EXIT_MEMORY_FAULT)
+
+static inline int lmvm_ret(int ret)
+{
+	return ret < 0 ? -errno : ret;
+}
+
+/* Open /dev/lazymap-vm: its fd or -errno. */
+static inline int lmvm_open_dev(void)
+{
+	return lmvm_ret(open(LAZYMAP_VM_DEV, O_RDWR | O_CLOEXEC));
+}
+
+static inline int lmvm_create_vm(int dev_fd, unsigned long type)
+{
+	return lmvm_ret(ioctl(dev_fd, LAZYMAP_VM_CREATE_VM, type));
+}
+
+static inline int lmvm_create_vcpu(int vm_fd, unsigned long id)
+{
+	return lmvm_ret(ioctl(vm_fd, LAZYMAP_VM_CREATE_VCPU, id));
+}
+
+static inline int lmvm_check_extension(int fd, unsigned long cap)
+{
+	return lmvm_ret(ioctl(fd, LAZYMAP_VM_CHECK_EXTENSION, cap));
+}
+
+/* SET_USER_MEMORY_REGION (the V1 layout). */
+static inline int lmvm_set_region(int vm_fd, __u32 slot, __u32 flags,
+				  __u64 gpa, __u64 size, const void *hva)
+{
+	struct lazymap_vm_userspace_memory_region r = {
+		.slot = slot,
+		.flags = flags,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uintptr_t)hva,
+	};
+
+	return lmvm_ret(ioctl(vm_fd, LAZYMAP_VM_SET_USER_MEMORY_REGION, &r));
+}
+
+static inline int lmvm_set_region2(int vm_fd,
+				   const struct lazymap_vm_userspace_memory_region2 *r)
+{
+	return lmvm_ret(ioctl(vm_fd, LAZYMAP_VM_SET_USER_MEMORY_REGION2, r));
+}
+
+static inline int lmvm_delete_region(int vm_fd, __u32 slot)
+{
+	return lmvm_set_region(vm_fd, slot, 0, 0, 0, NULL);
+}
+
+static inline int lmvm_stats(int vm_fd, struct lazymap_vm_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	return lmvm_ret(ioctl(vm_fd, LAZYMAP_VM_GET_STATS, st));
+}
+
+/*
+ * VCPU_ACCESS of @size bytes at @gpa of kind @flags with buffer @data; the
+ * exit written back into *@exit (unless NULL): the ioctl's return, or
+ * -errno.  A MEMORY_FAULT exit is -EFAULT with exit->reason set.
+ */
+static inline int lmvm_access(int vcpu_fd, __u32 flags, __u64 gpa,
+			      __u64 size, void *data,
+			      struct lazymap_vm_exit *exit)
+{
+	struct lazymap_vm_access a = {
+		.gpa = gpa,
+		.size = size,
+		.data = (uintptr_t)data,
+		.flags = flags,
+	};
+	int ret;
+
+	ret = lmvm_ret(ioctl(vcpu_fd, LAZYMAP_VM_VCPU_ACCESS, &a));
+	if (exit)
+		*exit = a.exit;
+	return ret;
+}
+
+static inline int lmvm_read(int vcpu_fd, __u64 gpa, __u64 size, void *buf,
+			    struct lazymap_vm_exit *exit)
+{
+	return lmvm_access(vcpu_fd, LAZYMAP_VM_ACCESS_READ, gpa, size, buf,
+			   exit);
+}
+
+static inline int lmvm_write(int vcpu_fd, __u64 gpa, __u64 size,
+			     const void *buf, struct lazymap_vm_exit *exit)
+{
+	return lmvm_access(vcpu_fd, LAZYMAP_VM_ACCESS_WRITE, gpa, size,
+			   (void *)buf, exit);
+}
+
+/* ENABLE_CAP(LOCK_USER_MEMORY_REGION): LOCK of @slot with @perm. */
+static inline int lmvm_lock(int vm_fd, __u64 slot, __u64 perm)
+{
+	struct lazymap_vm_enable_cap cap = {
+		.cap = LAZYMAP_VM_CAP_LOCK_USER_MEMORY_REGION,
+		.flags = LAZYMAP_VM_LOCK_USER_MEMORY_REGION_FLAGS_LOCK,
+		.args = { slot, perm },
+	};
+
+	return lmvm_ret(ioctl(vm_fd, LAZYMAP_VM_ENABLE_CAP, &cap));
+}
+
+/* UNLOCK of @slot, or of every slot if @all. */
+static inline int lmvm_unlock(int vm_fd, __u64 slot, bool all)
+{
+	struct lazymap_vm_enable_cap cap = {
+		.cap = LAZYMAP_VM_CAP_LOCK_USER_MEMORY_REGION,
+		.flags = LAZYMAP_VM_LOCK_USER_MEMORY_REGION_FLAGS_UNLOCK,
+		.args = { slot, all ? LAZYMAP_VM_UNLOCK_MEM_ALL : 0 },
+	};
+
+	return lmvm_ret(ioctl(vm_fd, LAZYMAP_VM_ENABLE_CAP, &cap));
+}
+
+static inline int lmvm_dirty_log(int vm_fd, __u32 slot, void *bitmap)
+{
+	struct lazymap_vm_dirty_log log = {
+		.slot = slot,
+		.dirty_bitmap = bitmap,
+	};
+
+	return lmvm_ret(ioctl(vm_fd, LAZYMAP_VM_GET_DIRTY_LOG, &log));
+}
+
+/*
+ * The lowest fd not open: the fd the next open() or CREATE would get, to
+ * check that a failed CREATE installed none.
+ */
+static inline int lmvm_lowest_free_fd(void)
+{
+	int fd = dup(0);
+
+	if (fd >= 0)
+		close(fd);
+	return fd;
+}
+
+/*
+ * Drop @cap from this thread's effective, permitted and inheritable sets
+ * (capset(2), no libcap): 0 or -errno.
+ */
+static inline int lmvm_drop_cap(unsigned int cap)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+	unsigned int i;
+
+	if (syscall(SYS_capget, &hdr, data))
+		return -errno;
+	i = CAP_TO_INDEX(cap);
+	data[i].effective &= ~CAP_TO_MASK(cap);
+	data[i].permitted &= ~CAP_TO_MASK(cap);
+	data[i].inheritable &= ~CAP_TO_MASK(cap);
+	return syscall(SYS_capset, &hdr, data) ? -errno : 0;
+}
+
+/* The value of "@name:" (in kB) in /proc/self/status, or -errno. */
+static inline long long lmvm_status_kb(const char *name)
+{
+	size_t len = strlen(name);
+	long long kb = -ENOENT;
+	char line[256];
+	FILE *f;
+
+	f = fopen("/proc/self/status", "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, name, len) && line[len] == ':') {
+			if (sscanf(line + len + 1, " %lld", &kb) != 1)
+				kb = -EPROTO;
+			break;
+		}
+	}
+	fclose(f);
+	return kb;
+}
+
+#endif /* __LAZYMAP_VM_UTIL_H */

@@ -1,0 +1,452 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Sweep the allocation-failure paths of every VM and vCPU ioctl of
+ * /dev/lazymap-vm with fail-nth (fail_nth_util.h), as lazymap_fail_nth.c
+ * does for the core.
+ *
+ * Each sweep runs its operation once without fault injection, then again
+ * with the 1st, 2nd, 3rd ... slab allocation of the thread failed (the
+ * "persistent" variant: every allocation from the n-th on), on a fresh
+ * fixture each time, until an iteration no longer reaches the failing
+ * allocation.  The operation must succeed or fail with ENOMEM, and a
+ * failed one must leave the state as it was: no fd installed, no slot
+ * created, deleted or moved, nothing locked or unlocked, no dirty bit
+ * lost; a failed ACCESS succeeds when retried.  Leaks and splats are left
+ * to kmemleak and the harness's log scan.
+ *
+ * The fixture owns a VM, a vCPU and 1 MiB of anonymous memory holding a
+ * pattern, all of it faulted in before any sweep: a page fault that fails
+ * an allocation is VM_FAULT_OOM (the OOM killer), not an error an ioctl
+ * returns, so pages are only touched with fail-nth disarmed.  Operations
+ * that allocate nothing (GET_STATS, CHECK_EXTENSION, UNLOCK, deleting or
+ * moving a slot) are swept too, and must then simply never fail.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+/*
+ * -Wunused-parameter stays off for the whole file: 6.12's harness needs it,
+ * and so do the sweeps, whose bodies use what they need of TEST_FAIL_NTH()'s
+ * parameters.
+ */
+#pragma GCC diagnostic ignored "-Wclobbered"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#include "kselftest_harness.h"
+#include "fail_nth_util.h"
+#include "lazymap_vm_util.h"
+
+#define PG		LMVM_PAGE
+#define SZ_1M		0x100000ULL
+#define MEM_LEN		SZ_1M
+#define MEM_PAGES	(MEM_LEN / PG)
+#define GPA		0x100000000ULL
+#define GPA2		0x200000000ULL
+/* Seconds per sweep: UML with KASAN and lockdep is slow. */
+#define FAIL_NTH_TIMEOUT	300
+
+FIXTURE(vm_fail_nth) {
+	int dev_fd;
+	int vm_fd;
+	int vcpu_fd;
+	int new_fd;		/* a VM or vCPU the operation created, or -1 */
+	uint8_t *mem;		/* MEM_LEN, faulted in, pattern */
+	uint8_t *buf;		/* MEM_LEN: ACCESS data */
+	long long lck0;		/* VmLck before the fixture */
+};
+
+FIXTURE_VARIANT(vm_fail_nth) {
+	bool persistent;	/* fail from the n-th allocation on */
+};
+
+FIXTURE_VARIANT_ADD(vm_fail_nth, nth) {
+	.persistent = false,
+};
+
+FIXTURE_VARIANT_ADD(vm_fail_nth, persistent) {
+	.persistent = true,
+};
+
+static uint8_t pat(size_t i)
+{
+	return i / PG % 251 + 1;
+}
+
+FIXTURE_SETUP(vm_fail_nth)
+{
+	size_t i;
+
+	self->vm_fd = -1;
+	self->vcpu_fd = -1;
+	self->new_fd = -1;
+	self->mem = MAP_FAILED;
+	self->buf = MAP_FAILED;
+	self->lck0 = lmvm_status_kb("VmLck");
+	self->dev_fd = lmvm_open_dev();
+	ASSERT_LE(0, self->dev_fd)
+		TH_LOG("%s: %s (is lazymap-vm built in or loaded?)",
+		       LAZYMAP_VM_DEV, strerror(-self->dev_fd));
+	self->vm_fd = lmvm_create_vm(self->dev_fd, 0);
+	ASSERT_LE(0, self->vm_fd);
+	self->vcpu_fd = lmvm_create_vcpu(self->vm_fd, 0);
+	ASSERT_LE(0, self->vcpu_fd);
+	self->mem = mmap(NULL, MEM_LEN, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->mem);
+	self->buf = mmap(NULL, MEM_LEN, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->buf);
+	for (i = 0; i < MEM_LEN; i++)
+		self->mem[i] = pat(i);
+	memset(self->buf, 0, MEM_LEN);
+}
+
+/* Idempotent: TEST_FAIL_NTH() tears down before the harness does. */
+FIXTURE_TEARDOWN(vm_fail_nth)
+{
+	if (self->new_fd >= 0)
+		close(self->new_fd);
+	if (self->vcpu_fd >= 0)
+		close(self->vcpu_fd);
+	if (self->vm_fd >= 0)
+		close(self->vm_fd);
+	if (self->dev_fd >= 0)
+		close(self->dev_fd);
+	if (self->mem != MAP_FAILED)
+		munmap(self->mem, MEM_LEN);
+	if (self->buf != MAP_FAILED)
+		munmap(self->buf, MEM_LEN);
+	self->new_fd = -1;
+	self->vcpu_fd = -1;
+	self->vm_fd = -1;
+	self->dev_fd = -1;
+	self->mem = MAP_FAILED;
+	self->buf = MAP_FAILED;
+	/* Every lock of the fixture's VM went with it. */
+	EXPECT_EQ(self->lck0, lmvm_status_kb("VmLck"));
+}
+
+/*
+ * TEST_FAIL_NTH(fixture, name, allocates) { body }: the body arms fail-nth
+ * with fail_nth_enable() right before the operation under test and disarms
+ * it with fail_nth_disable() right after, checks the state the operation
+ * left and returns 0 or its -errno.  The fixture is torn down and set up
+ * again around each iteration.  An operation that @allocates must reach
+ * an injected failure at least once (and, persistent, fail with ENOMEM);
+ * one that does not must never fail.
+ */
+#define TEST_FAIL_NTH(name, allocates)						\
+	static int test_nth_##name(struct __test_metadata *_metadata,		\
+				   FIXTURE_DATA(vm_fail_nth) *self,		\
+				   const FIXTURE_VARIANT(vm_fail_nth)		\
+					   *variant,				\
+				   struct fail_nth_state *_nth_state);		\
+	TEST_F_TIMEOUT(vm_fail_nth, name, FAIL_NTH_TIMEOUT)			\
+	{									\
+		struct fail_nth_state nth_state = {};				\
+		int ret;							\
+										\
+		if (!have_fault_injection)					\
+			SKIP(return, "no fail-nth or failslab in debugfs");	\
+		if (variant->persistent && !have_persistent)			\
+			SKIP(return, "no make-it-fail or failslab knobs");	\
+		fail_nth_first(_metadata, &nth_state, variant->persistent);	\
+		/* Without injection the operation must just work. */		\
+		ret = test_nth_##name(_metadata, self, variant, &nth_state);	\
+		ASSERT_EQ(0, ret)						\
+			TH_LOG("without fault injection: %s", strerror(-ret));	\
+		do {								\
+			vm_fail_nth_teardown(_metadata, self, variant);		\
+			ASSERT_GT(FAIL_NTH_MAX, nth_state.iteration);		\
+			nth_state.iteration++;					\
+			vm_fail_nth_setup(_metadata, self, variant);		\
+			ret = test_nth_##name(_metadata, self, variant,		\
+					      &nth_state);			\
+			fail_nth_check(_metadata, &nth_state, ret);		\
+		} while (nth_state.injected);					\
+		vm_fail_nth_teardown(_metadata, self, variant);			\
+		fail_nth_last(&nth_state);					\
+		TH_LOG("%u injected failures, %u of them returned ENOMEM",	\
+		       nth_state.nr_injected, nth_state.nr_enomem);		\
+		if (allocates) {						\
+			ASSERT_LT(0U, nth_state.nr_injected);			\
+			if (variant->persistent)				\
+				ASSERT_LT(0U, nth_state.nr_enomem);		\
+		} else {							\
+			ASSERT_EQ(0U, nth_state.nr_enomem);			\
+		}								\
+	}									\
+	static int test_nth_##name(						\
+		struct __test_metadata *_metadata,				\
+		FIXTURE_DATA(vm_fail_nth) *self,				\
+		const FIXTURE_VARIANT(vm_fail_nth) *variant,			\
+		struct fail_nth_state *_nth_state)
+
+/* A slot of the fixture's memory at @gpa, with @flags. */
+static void add_slot(struct __test_metadata *_metadata,
+		     FIXTURE_DATA(vm_fail_nth) *self, __u32 flags, __u64 gpa)
+{
+	int ret = lmvm_set_region(self->vm_fd, 0, flags, gpa, MEM_LEN,
+				  self->mem);
+
+	ASSERT_EQ(0, ret) TH_LOG("adding the slot: %s", strerror(-ret));
+}
+
+/* ACCESS reads the pattern at @gpa (0) or gets MMIO there (1). */
+static int probe(FIXTURE_DATA(vm_fail_nth) *self, int vcpu_fd, __u64 gpa)
+{
+	struct lazymap_vm_exit exit;
+	size_t i;
+	int ret;
+
+	memset(self->buf, 0, MEM_LEN);
+	ret = lmvm_read(vcpu_fd, gpa, MEM_LEN, self->buf, &exit);
+	if (ret)
+		return ret;
+	if (exit.reason == LMVM_EXIT_MMIO && exit.gpa == gpa)
+		return 1;
+	if (exit.reason != LMVM_EXIT_NONE)
+		return -EPROTO;
+	for (i = 0; i < MEM_LEN; i += PG / 4)
+		if (self->buf[i] != pat(i))
+			return -EIO;
+	return 0;
+}
+
+/* CREATE_VM: a failed one installs no fd; a new VM works. */
+TEST_FAIL_NTH(create_vm, true)
+{
+	int next = lmvm_lowest_free_fd();
+	int fd, vcpu;
+
+	fail_nth_enable();
+	fd = lmvm_create_vm(self->dev_fd, 0);
+	fail_nth_disable();
+	if (fd < 0) {
+		ASSERT_EQ(next, lmvm_lowest_free_fd())
+			TH_LOG("a failed CREATE_VM left fd %d open", next);
+		return fd;
+	}
+	self->new_fd = fd;
+	ASSERT_EQ(0, lmvm_set_region(fd, 0, 0, GPA, MEM_LEN, self->mem));
+	vcpu = lmvm_create_vcpu(fd, 0);
+	ASSERT_LE(0, vcpu);
+	EXPECT_EQ(0, probe(self, vcpu, GPA));
+	close(vcpu);
+	return 0;
+}
+
+/* CREATE_VCPU: a failed one installs no fd and leaves its id free. */
+TEST_FAIL_NTH(create_vcpu, true)
+{
+	int next = lmvm_lowest_free_fd();
+	int fd, ret;
+
+	add_slot(_metadata, self, 0, GPA);
+	fail_nth_enable();
+	fd = lmvm_create_vcpu(self->vm_fd, 7);
+	fail_nth_disable();
+	if (fd < 0) {
+		ret = fd;
+		EXPECT_EQ(next, lmvm_lowest_free_fd());
+		fd = lmvm_create_vcpu(self->vm_fd, 7);
+		ASSERT_LE(0, fd) TH_LOG("id 7 after a failed CREATE_VCPU: %s",
+					strerror(-fd));
+		close(fd);
+		return ret;
+	}
+	self->new_fd = fd;
+	EXPECT_EQ(-EEXIST, lmvm_create_vcpu(self->vm_fd, 7));
+	EXPECT_EQ(0, probe(self, fd, GPA));
+	return 0;
+}
+
+/* Creating a slot: a failed create leaves no slot behind. */
+TEST_FAIL_NTH(region_create, true)
+{
+	int ret;
+
+	fail_nth_enable();
+	ret = lmvm_set_region(self->vm_fd, 0, 0, GPA, MEM_LEN, self->mem);
+	fail_nth_disable();
+	EXPECT_EQ(ret ? 1 : 0, probe(self, self->vcpu_fd, GPA));
+	if (ret)
+		EXPECT_EQ(-EINVAL, lmvm_delete_region(self->vm_fd, 0));
+	return ret;
+}
+
+/* The same through SET_USER_MEMORY_REGION2, dirty-logged. */
+TEST_FAIL_NTH(region2_create, true)
+{
+	struct lazymap_vm_userspace_memory_region2 r = {
+		.slot = 3,
+		.flags = LAZYMAP_VM_MEM_LOG_DIRTY_PAGES,
+		.guest_phys_addr = GPA,
+		.memory_size = MEM_LEN,
+		.userspace_addr = (uintptr_t)self->mem,
+	};
+	uint64_t bitmap[MEM_PAGES / 64];
+	int ret;
+
+	fail_nth_enable();
+	ret = lmvm_set_region2(self->vm_fd, &r);
+	fail_nth_disable();
+	EXPECT_EQ(ret ? 1 : 0, probe(self, self->vcpu_fd, GPA));
+	EXPECT_EQ(ret ? -ENOENT : 0, lmvm_dirty_log(self->vm_fd, 3, bitmap));
+	return ret;
+}
+
+/* Deleting a populated slot allocates nothing; it must not fail. */
+TEST_FAIL_NTH(region_delete, false)
+{
+	struct lazymap_vm_stats st;
+	int ret;
+
+	add_slot(_metadata, self, 0, GPA);
+	ASSERT_EQ(0, probe(self, self->vcpu_fd, GPA));
+	fail_nth_enable();
+	ret = lmvm_delete_region(self->vm_fd, 0);
+	fail_nth_disable();
+	EXPECT_EQ(ret ? 0 : 1, probe(self, self->vcpu_fd, GPA));
+	ASSERT_EQ(0, lmvm_stats(self->vm_fd, &st));
+	EXPECT_EQ(ret ? MEM_PAGES : 0, st.s2_pages);
+	return ret;
+}
+
+/* Moving a populated slot allocates nothing either. */
+TEST_FAIL_NTH(region_move, false)
+{
+	int ret;
+
+	add_slot(_metadata, self, 0, GPA);
+	ASSERT_EQ(0, probe(self, self->vcpu_fd, GPA));
+	fail_nth_enable();
+	ret = lmvm_set_region(self->vm_fd, 0, 0, GPA2, MEM_LEN, self->mem);
+	fail_nth_disable();
+	EXPECT_EQ(ret ? 0 : 1, probe(self, self->vcpu_fd, GPA));
+	EXPECT_EQ(ret ? 1 : 0, probe(self, self->vcpu_fd, GPA2));
+	return ret;
+}
+
+/* Turning dirty logging on: a failed change leaves it off. */
+TEST_FAIL_NTH(region_flags, true)
+{
+	uint64_t bitmap[MEM_PAGES / 64];
+	int ret;
+
+	add_slot(_metadata, self, 0, GPA);
+	ASSERT_EQ(0, probe(self, self->vcpu_fd, GPA));
+	fail_nth_enable();
+	ret = lmvm_set_region(self->vm_fd, 0, LAZYMAP_VM_MEM_LOG_DIRTY_PAGES,
+			      GPA, MEM_LEN, self->mem);
+	fail_nth_disable();
+	EXPECT_EQ(ret ? -ENOENT : 0, lmvm_dirty_log(self->vm_fd, 0, bitmap));
+	EXPECT_EQ(0, probe(self, self->vcpu_fd, GPA));
+	return ret;
+}
+
+/* LOCK: a failed lock pins and accounts nothing. */
+TEST_FAIL_NTH(lock, true)
+{
+	struct lazymap_vm_stats st;
+	int ret;
+
+	add_slot(_metadata, self, 0, GPA);
+	fail_nth_enable();
+	ret = lmvm_lock(self->vm_fd, 0, LAZYMAP_VM_LOCK_MEM_READ |
+					LAZYMAP_VM_LOCK_MEM_WRITE);
+	fail_nth_disable();
+	ASSERT_EQ(0, lmvm_stats(self->vm_fd, &st));
+	EXPECT_EQ(ret ? 0 : MEM_PAGES, st.locked_pages);
+	EXPECT_EQ(self->lck0 + (ret ? 0 : (long long)MEM_LEN / 1024),
+		  lmvm_status_kb("VmLck"));
+	EXPECT_EQ(0, probe(self, self->vcpu_fd, GPA));
+	return ret;
+}
+
+/* UNLOCK of every slot. */
+TEST_FAIL_NTH(unlock, false)
+{
+	struct lazymap_vm_stats st;
+	int ret;
+
+	add_slot(_metadata, self, 0, GPA);
+	ASSERT_EQ(0, lmvm_lock(self->vm_fd, 0, LAZYMAP_VM_LOCK_MEM_READ));
+	fail_nth_enable();
+	ret = lmvm_unlock(self->vm_fd, 0, true);
+	fail_nth_disable();
+	ASSERT_EQ(0, lmvm_stats(self->vm_fd, &st));
+	EXPECT_EQ(ret ? MEM_PAGES : 0, st.locked_pages);
+	return ret;
+}
+
+/* The first ACCESS of a slot: stage-2 tables and entries. */
+TEST_FAIL_NTH(access, true)
+{
+	struct lazymap_vm_exit exit;
+	int ret;
+
+	add_slot(_metadata, self, 0, GPA);
+	fail_nth_enable();
+	ret = lmvm_read(self->vcpu_fd, GPA, MEM_LEN, self->buf, &exit);
+	fail_nth_disable();
+	if (!ret)
+		EXPECT_EQ(LMVM_EXIT_NONE, exit.reason);
+	EXPECT_EQ(0, probe(self, self->vcpu_fd, GPA));
+	return ret;
+}
+
+/* A WRITE into a dirty-logged slot, then GET_DIRTY_LOG. */
+TEST_FAIL_NTH(access_dirty_log, true)
+{
+	uint64_t bitmap[MEM_PAGES / 64];
+	struct lazymap_vm_exit exit;
+	int ret, wret;
+
+	add_slot(_metadata, self, LAZYMAP_VM_MEM_LOG_DIRTY_PAGES, GPA);
+	fail_nth_enable();
+	wret = lmvm_write(self->vcpu_fd, GPA + 3 * PG, 1, self->mem + 3 * PG,
+			  &exit);
+	ret = wret ? wret : lmvm_dirty_log(self->vm_fd, 0, bitmap);
+	fail_nth_disable();
+	if (wret)
+		return wret;
+	if (ret) {
+		/* A failed GET_DIRTY_LOG loses no dirty bit. */
+		ASSERT_EQ(0, lmvm_dirty_log(self->vm_fd, 0, bitmap));
+	}
+	EXPECT_EQ(1ULL << 3, bitmap[0]);
+	ASSERT_EQ(0, lmvm_dirty_log(self->vm_fd, 0, bitmap));
+	EXPECT_EQ(0ULL, bitmap[0]);
+	return ret;
+}
+
+/* Neither allocates: they must never fail. */
+TEST_FAIL_NTH(get_stats_check_extension, false)
+{
+	struct lazymap_vm_stats st;
+	int ret;
+
+	fail_nth_enable();
+	ret = lmvm_stats(self->vm_fd, &st);
+	if (!ret) {
+		ret = lmvm_check_extension(self->vm_fd,
+					   LAZYMAP_VM_CAP_NR_MEMSLOTS);
+		if (ret == LAZYMAP_VM_USER_MEM_SLOTS)
+			ret = 0;
+	}
+	fail_nth_disable();
+	return ret;
+}
+
+TEST_HARNESS_MAIN
