@@ -157,7 +157,7 @@ CHECKPATCH_USER := --ignore VOLATILE,PREFER_KERNEL_TYPES,PREFER_DEFINED_ATTRIBUT
 SPARSE_USER = out=$$(sparse -Wno-unknown-attribute -D_GNU_SOURCE= $(USER_INC) \
 	-I$(KSRC)/$(ST_SRC) $(1) $(2) 2>&1) && [ -z "$$out" ] || \
 	{ echo "$$out"; exit 1; }
-lint: source $(UAPI)/.done
+lint: source $(UAPI)/.done $(ST_UAPI)/.done
 	$(MAKE) $(KBUILD_ARGS) C=2 modules
 	$(KSRC)/scripts/kernel-doc -Werror -none $(KDOC_FILES) $(USER_FILES)
 	@# trace.h keeps the TRACE_EVENT() layout checkpatch misreads; the test

@@ -35,10 +35,6 @@
 #include "lazymap_util.h"
 #include "lazymap_vm_util.h"
 
-#define SZ_1M		(1UL << 20)
-#define SZ_2M		(2UL << 20)
-#define SZ_1G		(1UL << 30)
-#define PG		4096UL
 #define GPA		0x100000000ULL
 #define ROUNDS		3
 #define WARM_LEN	(64 * SZ_1M)

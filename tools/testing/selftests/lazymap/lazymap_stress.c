@@ -52,17 +52,10 @@
 #include <sys/wait.h>
 
 /* See lazymap_core.c: 6.12's harness trips -Wextra and -Wclobbered. */
-#pragma GCC diagnostic ignored "-Wclobbered"
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#include "kselftest_harness.h"
-#pragma GCC diagnostic pop
+#include "lazymap_harness.h"
 #include "lazymap_util.h"
 #include "lazymap_test_util.h"
 
-#define PG			4096UL
-#define SZ_1M			0x100000UL
-#define SZ_2M			0x200000UL
 #define SPACE_LEN		(4 * SZ_2M)
 #define SPACE_PAGES		(SPACE_LEN / PG)
 #define BLOCK_PAGES		(SZ_2M / PG)

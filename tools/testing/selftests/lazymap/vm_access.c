@@ -39,16 +39,10 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wclobbered"
-#include "kselftest_harness.h"
-#pragma GCC diagnostic warning "-Wunused-parameter"
+#include "lazymap_harness.h"
 #include "lazymap_util.h"
 #include "lazymap_vm_util.h"
 
-#define PG		LMVM_PAGE
-#define SZ_1M		0x100000ULL
-#define SZ_2M		0x200000ULL
 #define GPA		0x40000000ULL	/* where the tests put their slot */
 #define R		LAZYMAP_VM_ACCESS_READ
 #define W		LAZYMAP_VM_ACCESS_WRITE

@@ -40,14 +40,11 @@
  * and so do the sweeps, whose bodies use what they need of TEST_FAIL_NTH()'s
  * parameters.
  */
-#pragma GCC diagnostic ignored "-Wclobbered"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#include "kselftest_harness.h"
+#include "lazymap_harness.h"
+#include "lazymap_util.h"
 #include "fail_nth_util.h"
 #include "lazymap_vm_util.h"
 
-#define PG		LMVM_PAGE
-#define SZ_1M		0x100000ULL
 #define MEM_LEN		SZ_1M
 #define MEM_PAGES	(MEM_LEN / PG)
 #define GPA		0x100000000ULL

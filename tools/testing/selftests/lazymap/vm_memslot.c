@@ -46,18 +46,13 @@
  * has an unused parameter, and gcc flags the "child" variable of the
  * TEST_F() wrappers as possibly clobbered by longjmp() (a false positive).
  */
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wclobbered"
-#include "kselftest_harness.h"
-#pragma GCC diagnostic warning "-Wunused-parameter"
+#include "lazymap_harness.h"
+#include "lazymap_util.h"
 #include "lazymap_vm_util.h"
 
 /* The tables below name the fields a row sets; the rest are zero. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
-#define PG		LMVM_PAGE
-#define SZ_1M		0x100000ULL
-#define SZ_2M		0x200000ULL
 
 #define MAX_SLOTS	LAZYMAP_VM_USER_MEM_SLOTS
 #define MMIO_VAL	0xbeefULL

@@ -27,11 +27,7 @@
 #include <sys/mman.h>
 #include <linux/pci_regs.h>
 
-#pragma GCC diagnostic ignored "-Wclobbered"
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#include "kselftest_harness.h"
-#pragma GCC diagnostic pop
+#include "lazymap_harness.h"
 #include "vfio_util.h"
 #include "lazymap_vm_util.h"
 
