@@ -148,6 +148,8 @@ ODEBUG: free active (active state 0) object: 000000 object type: timer_list
 unreferenced object 0xffff888003e6c000 (size 64):
 UBSAN: shift-out-of-bounds in drivers/virt/lazymap/vma.c:40:10
 INFO: task init:1 blocked for more than 120 seconds.
+Huh VM_FAULT_OOM leaked out to the #PF handler. Retrying PF
+mm/mremap.c:41: bad pud 00000000a1b2c3d4(8000000fe0000ee7)
 Kernel panic - not syncing: Attempted to kill init!
 EOF2
 
