@@ -337,14 +337,14 @@ int main(void)
 	       "populate_1g_ms thp vs 4k", med(populate_ms[THP]),
 	       med(populate_ms[K4]), pop[0], pop[1], pop[2]);
 	for (k = 0; k < NR_KINDS; k++)
-		printf("# BENCH warm_access_%-3s_ms vs memcpy %*s%10.2f %10.2f %8.3f (%.2f-%.2f)\n",
+		printf("# BENCH warm_access_%s_ms vs memcpy %*s%10.2f %10.2f %8.3f (%.2f-%.2f)\n",
 		       kinds[k], 11, "", med(access_ms[k]), med(memcpy_ms[k]),
 		       warm[k][0], warm[k][1], warm[k][2]);
 	printf("# BENCH %-34s %10.1f %10.1f %8.3f (%.2f-%.2f)\n",
 	       "munmap_1g_ms 2m vs 4k entries", med(munmap_ms[THP]),
 	       med(munmap_ms[K4]), inv[0], inv[1], inv[2]);
 	for (k = 0; k < NR_KINDS; k++)
-		printf("# BENCH munmap_1g_%-3s_ms vs no VM %*s%10.1f %10.1f %8.3f (%.2f-%.2f)\n",
+		printf("# BENCH munmap_1g_%s_ms vs no VM %*s%10.1f %10.1f %8.3f (%.2f-%.2f)\n",
 		       kinds[k], 12, "", med(munmap_ms[k]), med(munmap_plain_ms[k]),
 		       inv_plain[k][0], inv_plain[k][1], inv_plain[k][2]);
 	printf("# BENCH %-34s %10.2f %10.2f %8.3f (%.2f-%.2f)\n",
