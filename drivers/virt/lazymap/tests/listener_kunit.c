@@ -199,7 +199,7 @@ static unsigned long lspace_pfn(struct lspace *ls, pgoff_t pgoff)
 	struct folio *folio;
 	unsigned long pfn;
 
-	if (lazymap_revoked(ls->space, pgoff, 1))
+	if (lazymap_range_revoked(ls->space, pgoff, pgoff + 1))
 		return 0;
 	if (ls->block)
 		return folio_pfn(ls->block) + pgoff;

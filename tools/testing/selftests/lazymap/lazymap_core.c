@@ -2133,7 +2133,7 @@ TEST_F_TIMEOUT(lazymap_huge, concurrent_revoke_pmd, 600)
  */
 #define CW_ROUNDS	40
 #define CW_WRITERS	((int)(2 * HUGE_LEN / SZ_2M))
-#define TAINT_WARN	(1L << 9)
+#define TAINT_WARN	0x200L	/* bit 9 */
 
 struct cw_ctx {
 	volatile uint8_t *map;
