@@ -200,7 +200,7 @@ debug-kernel: $(QDSRC)/.extracted
 debug-modules: debug-kernel
 	@mkdir -p $(QDMOD)
 	rsync -a --delete --exclude-from=.gitignore Kbuild drivers include $(QDMOD)/
-	$(MAKE) -C $(QDBUILD) M=$(QDMOD) modules
+	$(MAKE) -C $(QDBUILD) M=$(QDMOD) CONFIG_LAZYMAP_TEST=m modules
 
 # --- selftests and samples ---------------------------------------------
 

@@ -159,6 +159,11 @@ for t in "$@"; do
 	grep -qxF "$t" <<< "$began" ||
 		{ echo "$stage: $t did not run" >&2; fail=$((fail + 1)); }
 done
+# The core's selftests skip without the test provider: a stage that lost
+# it would pass with nothing tested.
+mods=$(sed -n 's/\r$//; s/^LAZYMAP-MODULES //p' "$log")
+[[ " $mods " == *" lazymap_test "* ]] ||
+	{ echo "$stage: lazymap_test was not loaded" >&2; fail=$((fail + 1)); }
 # Each kmemleak report of the final scan (a kernel with kmemleak) is one
 # failure; the splat scan below prints them.
 leaks=$(kmemleak_count "$log")
