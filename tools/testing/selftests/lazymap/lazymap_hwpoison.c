@@ -80,7 +80,7 @@ TEST_F(lazymap_hwpoison, folio_recovered)
 
 	if (madvise((void *)(p + POISONED * PG), PG, MADV_HWPOISON)) {
 		if (errno == EINVAL || errno == EPERM)
-			SKIP(return, "MADV_HWPOISON: %s (no CONFIG_MEMORY_FAILURE or CAP_SYS_ADMIN?)",
+			SKIP(return, "MADV_HWPOISON: %s (no MEMORY_FAILURE?)",
 			     strerror(errno));
 		ASSERT_EQ(0, -errno)
 			TH_LOG("MADV_HWPOISON: %s: the folio was not recovered",
