@@ -1608,22 +1608,27 @@ TEST_F(lazymap_mdev, pages_charged)
 #define MODULE_NAME	"lazymap_mdev"
 #define MODULE_FILE	"lazymap-mdev.ko"
 
-#define find_module_or_skip(ko)						\
-	do {								\
-		if (access(MDEV_TYPES, F_OK))				\
-			SKIP(return, "no %s", MDEV_TYPES);		\
-		if (!lm_module_loaded(MODULE_NAME))			\
-			SKIP(return, MODULE_NAME " is not a module");	\
-		if (lm_module_path(MODULE_FILE, ko, sizeof(ko)))	\
-			SKIP(return, "no " MODULE_FILE " to load again");	\
-	} while (0)
+/* Why the module cannot be unloaded and loaded again here, or NULL. */
+static const char *find_module(char *ko, size_t len)
+{
+	if (access(MDEV_TYPES, F_OK))
+		return "no " MDEV_TYPES;
+	if (!lm_module_loaded(MODULE_NAME))
+		return MODULE_NAME " is not a module";
+	if (lm_module_path(MODULE_FILE, ko, len))
+		return "no " MODULE_FILE " to load again";
+	return NULL;
+}
 
 TEST(unload_live_mdevs)
 {
 	char ko[256], uuid[2][UUID_LEN + 1];
+	const char *why;
 	int i, ret;
 
-	find_module_or_skip(ko);
+	why = find_module(ko, sizeof(ko));
+	if (why)
+		SKIP(return, "%s", why);
 	for (i = 0; i < 2; i++) {
 		ASSERT_EQ(0, make_uuid(uuid[i]));
 		ASSERT_EQ(0, mdev_create(i ? TYPE_64M : TYPE_16M, uuid[i]));
@@ -1648,10 +1653,13 @@ TEST(remove_mapped_then_unload)
 	unsigned long long mappings = 0;
 	struct mdev_vfio v;
 	volatile uint8_t *p;
+	const char *why;
 	int ret, status;
 	pid_t child;
 
-	find_module_or_skip(ko);
+	why = find_module(ko, sizeof(ko));
+	if (why)
+		SKIP(return, "%s", why);
 	ASSERT_EQ(0, sigbus_install());
 	ASSERT_EQ(0, make_uuid(uuid));
 	snprintf(space, sizeof(space), "mdev-%s", uuid);
