@@ -146,11 +146,12 @@ KDOC_FILES := $(filter-out %.mod.c,$(wildcard include/linux/*.h \
 USER_FILES := $(wildcard $(ST_SRC)/*.[ch] samples/lazymap/*.[ch])
 CHECKPATCH = perl $(KSRC)/scripts/checkpatch.pl --strict --no-tree -q
 # In userspace, accesses that may raise SIGBUS are volatile, and the
-# kernel's types (u8) and attribute macros (__maybe_unused) do not exist;
+# kernel's types (u8), BIT() and attribute macros (__maybe_unused) do not
+# exist;
 # the harness's EXPECT_*() and ASSERT_*() are two statements, so an if
 # around one keeps its braces; its macros paste their arguments into names
 # and (the .types file) name types checkpatch does not know.
-CHECKPATCH_USER := --ignore VOLATILE,PREFER_KERNEL_TYPES,PREFER_DEFINED_ATTRIBUTE_MACRO \
+CHECKPATCH_USER := --ignore VOLATILE,PREFER_KERNEL_TYPES,PREFER_DEFINED_ATTRIBUTE_MACRO,BIT_MACRO \
 	--ignore BRACES,MACRO_ARG_REUSE --typedefsfile scripts/checkpatch-userspace.types
 # Nothing from sparse is accepted; the harness's generated functions and
 # globals are not static (-Wno-decl for the selftests).

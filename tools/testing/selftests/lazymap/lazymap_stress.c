@@ -341,7 +341,7 @@ static int reserve_at(void *addr, size_t len)
  */
 #define MAPPER_ROOM		(2 * SPACE_LEN + SZ_2M)
 
-static void *mapper(void *arg)
+static void *mapper_thread(void *arg)
 {
 	struct stress_ctx *c = arg;
 	uint64_t s = STRESS_SEED ^ 0x3c;
@@ -488,7 +488,7 @@ static void *closer_toucher(void *arg)
 	}
 }
 
-static void *closer(void *arg)
+static void *closer_thread(void *arg)
 {
 	struct closer_ctx cc = { .c = arg };
 	struct stress_ctx *c = arg;
@@ -618,7 +618,7 @@ FIXTURE_TEARDOWN(lazymap_stress)
 TEST_F_TIMEOUT(lazymap_stress, all_at_once, 1200)
 {
 	void *(*const workers[])(void *) = {
-		zapper, revoker, forker, mapper, closer,
+		zapper, revoker, forker, mapper_thread, closer_thread,
 	};
 	pthread_t threads[NR_FAULTERS + ARRAY_SIZE(workers)];
 	struct stress_ctx c = {
@@ -670,11 +670,11 @@ TEST_F_TIMEOUT(lazymap_stress, all_at_once, 1200)
 	EXPECT_EQ(NULL, c.err_op)
 		TH_LOG("%s: %s", c.err_op, strerror(-c.err));
 	EXPECT_EQ(0UL, self->counts->bad)
-		TH_LOG("%lu reads of neither the pattern nor SIGBUS, first: page %lu read %lu, want %u",
+		TH_LOG("%lu bad reads, first: page %lu read %lu, want %u",
 		       self->counts->bad, self->counts->bad_pg,
 		       self->counts->bad_v, pat(self->counts->bad_pg));
 	EXPECT_EQ(0UL, c.children_failed);
-	TH_LOG("%lu accesses, %lu SIGBUS, %lu revokes, %lu zaps, %lu forks, %lu mapper and %lu closer rounds",
+	TH_LOG("%lu accesses, %lu SIGBUS, %lu revokes, %lu zaps, %lu forks, %lu+%lu rounds",
 	       self->counts->accesses, self->counts->sigbus, c.revokes,
 	       c.zaps, c.forks, c.mapper_rounds, c.closer_rounds);
 

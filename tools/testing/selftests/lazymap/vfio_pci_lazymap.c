@@ -543,19 +543,17 @@ static bool space_file(const char *bdf, const char *file)
 }
 
 /* Find the ivshmem device and the driver, or SKIP: in the caller. */
-#define find_ivshmem_or_skip(bdf)					\
-	do {								\
-		int __ret = pci_find_device(IVSHMEM_VENDOR,		\
-					    IVSHMEM_DEVICE, bdf,	\
-					    sizeof(bdf));		\
-		if (__ret)						\
-			SKIP(return, "no ivshmem device: %s",		\
-			     strerror(-__ret));				\
-		if (access("/sys/bus/pci/drivers/" DRIVER, F_OK))	\
-			SKIP(return, DRIVER " is not loaded");		\
-		if (!lm_have_debugfs())					\
-			SKIP(return, "no lazymap debugfs");		\
-	} while (0)
+/* Why this test cannot run here, or NULL; fills @bdf. */
+static const char *find_ivshmem(char *bdf, size_t len)
+{
+	if (pci_find_device(IVSHMEM_VENDOR, IVSHMEM_DEVICE, bdf, len))
+		return "no ivshmem device";
+	if (access("/sys/bus/pci/drivers/" DRIVER, F_OK))
+		return DRIVER " is not loaded";
+	if (!lm_have_debugfs())
+		return "no lazymap debugfs";
+	return NULL;
+}
 
 /*
  * Unbind and bind again in a loop: the space of each bind has its debugfs
@@ -565,9 +563,12 @@ static bool space_file(const char *bdf, const char *file)
 TEST(rebind_debugfs)
 {
 	char bdf[PCI_BDF_LEN];
+	const char *why;
 	int i, ret;
 
-	find_ivshmem_or_skip(bdf);
+	why = find_ivshmem(bdf, sizeof(bdf));
+	if (why)
+		SKIP(return, "%s", why);
 	for (i = 0; i < 20; i++) {
 		ret = pci_bind_driver(bdf, DRIVER);
 		ASSERT_EQ(0, ret) TH_LOG("bind %d: %s", i, strerror(-ret));
@@ -588,22 +589,26 @@ static void reload_driver(struct __test_metadata *_metadata, const char *ko)
 	ASSERT_EQ(0, ret) TH_LOG("loading %s: %s", ko, strerror(-ret));
 }
 
-#define find_module_or_skip(ko)						\
-	do {								\
-		if (!lm_module_loaded(MODULE_NAME))			\
-			SKIP(return, MODULE_NAME " is not a module");	\
-		if (lm_module_path(MODULE_FILE, ko, sizeof(ko)))	\
-			SKIP(return, "no " MODULE_FILE " to load again");	\
-	} while (0)
+/* Why the module cannot be unloaded and loaded again here, or NULL. */
+static const char *find_module(char *ko, size_t len)
+{
+	if (!lm_module_loaded(MODULE_NAME))
+		return MODULE_NAME " is not a module";
+	if (lm_module_path(MODULE_FILE, ko, len))
+		return "no " MODULE_FILE " to load again";
+	return NULL;
+}
 
 /* rmmod with a bound device that nothing opened unbinds it and unloads. */
 TEST(unload_bound)
 {
 	char bdf[PCI_BDF_LEN], ko[256], drv[NAME_MAX + 1];
+	const char *why;
 	int ret;
 
-	find_ivshmem_or_skip(bdf);
-	find_module_or_skip(ko);
+	why = find_ivshmem(bdf, sizeof(bdf)) ?: find_module(ko, sizeof(ko));
+	if (why)
+		SKIP(return, "%s", why);
 	ret = pci_bind_driver(bdf, DRIVER);
 	ASSERT_EQ(0, ret) TH_LOG("bind: %s", strerror(-ret));
 	ret = lm_module_unload(MODULE_NAME);
@@ -628,11 +633,13 @@ TEST(unbind_mapped_then_unload)
 	struct vfio_region_info bar2;
 	struct vfio_type1_dev dev;
 	volatile uint8_t *p;
+	const char *why;
 	int ret, status;
 	pid_t child;
 
-	find_ivshmem_or_skip(bdf);
-	find_module_or_skip(ko);
+	why = find_ivshmem(bdf, sizeof(bdf)) ?: find_module(ko, sizeof(ko));
+	if (why)
+		SKIP(return, "%s", why);
 	ASSERT_EQ(0, sigbus_install());
 	ASSERT_EQ(0, pci_bind_driver(bdf, DRIVER));
 	vfio_type1_init(&dev);

@@ -145,8 +145,7 @@ FIXTURE_TEARDOWN(vm_fail_nth)
 #define TEST_FAIL_NTH(name, allocates)						\
 	static int test_nth_##name(struct __test_metadata *_metadata,		\
 				   FIXTURE_DATA(vm_fail_nth) *self,		\
-				   const FIXTURE_VARIANT(vm_fail_nth)		\
-					   *variant,				\
+				   const FIXTURE_VARIANT(vm_fail_nth) *variant,	\
 				   struct fail_nth_state *_nth_state);		\
 	TEST_F_TIMEOUT(vm_fail_nth, name, FAIL_NTH_TIMEOUT)			\
 	{									\

@@ -53,7 +53,6 @@
 /* The tables below name the fields a row sets; the rest are zero. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
-
 #define MAX_SLOTS	LAZYMAP_VM_USER_MEM_SLOTS
 #define MMIO_VAL	0xbeefULL
 
