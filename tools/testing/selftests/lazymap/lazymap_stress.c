@@ -627,7 +627,6 @@ TEST_F_TIMEOUT(lazymap_stress, all_at_once, 1200)
 		.flags = variant->flags,
 		.order = self->order,
 		.counts = self->counts,
-		.err_lock = PTHREAD_MUTEX_INITIALIZER,
 	};
 	struct lazymap_test_stats st0, st;
 	unsigned int n = 0, i;
@@ -637,6 +636,7 @@ TEST_F_TIMEOUT(lazymap_stress, all_at_once, 1200)
 	int idx, ret;
 	size_t pg;
 
+	ASSERT_EQ(0, pthread_mutex_init(&c.err_lock, NULL));
 	a = ((uintptr_t)self->reserve + SZ_2M - 1) & ~(SZ_2M - 1);
 	p = mmap((void *)a, SPACE_LEN, PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_FIXED, self->fd, 0);
