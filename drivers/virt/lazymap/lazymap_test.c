@@ -8,7 +8,8 @@
  * mmap() of the file goes through lazymap_mmap() and the file's ioctls zap,
  * revoke, restore, fill and discard ranges and register counting
  * listeners, so the selftests exercise the core's real mmap, fault and zap
- * paths.  See lazymap_test.h for the interface.
+ * paths; LISTENER_CYCLE races a listener's register, lookups and unregister
+ * against them.  See lazymap_test.h for the interface.
  *
  * Lifetime: struct lazymap_test_space is the space's private data and is
  * freed by the space's release op, after the file and every VMA are gone.
@@ -280,6 +281,199 @@ static int lazymap_test_stats(struct lazymap_test_space *ts, void __user *uarg)
 	return copy_to_user(uarg, &out, sizeof(out)) ? -EFAULT : 0;
 }
 
+/*
+ * LISTENER_CYCLE: a listener of the call's own, with a software stage 2
+ * of one pfn per page of its range (0: none), as a guest's would be.
+ * @lock is the listener's own lock: it protects @s2 and @invalidated, is
+ * taken by the invalidate callback and held around the retry check and
+ * the install, and nothing is allocated under it (reclaim may invalidate).
+ */
+struct lazymap_test_cycler {
+	struct lazymap_listener listener;
+	struct lazymap_test_space *ts;
+	struct mutex lock;
+	pgoff_t start;
+	unsigned long nr;
+	unsigned long *s2;
+	u64 invalidated;
+};
+
+static void lazymap_test_cycler_invalidate(struct lazymap_listener *listener,
+					   pgoff_t start, pgoff_t end,
+					   enum lazymap_inval_reason reason)
+{
+	struct lazymap_test_cycler *c =
+		container_of(listener, struct lazymap_test_cycler, listener);
+	pgoff_t pgoff;
+
+	guard(mutex)(&c->lock);
+	for (pgoff = start; pgoff < end; pgoff++)
+		c->s2[pgoff - c->start] = 0;
+	c->invalidated += end - start;
+}
+
+static const struct lazymap_listener_ops lazymap_test_cycler_ops = {
+	.invalidate = lazymap_test_cycler_invalidate,
+};
+
+/* The pfn backing @pgoff now, or 0 if nothing does; the gate held. */
+static unsigned long lazymap_test_backing_pfn(struct lazymap_test_space *ts,
+					      pgoff_t pgoff)
+{
+	struct folio *folio;
+	unsigned long pfn;
+
+	lockdep_assert_held(lazymap_space_gate(ts->space));
+	if (!ts->folio) {
+		folio = xa_load(&ts->blocks, pgoff >> ts->order);
+		return folio ? folio_pfn(folio) +
+			       (pgoff & ((1UL << ts->order) - 1)) : 0;
+	}
+	folio = filemap_get_folio(lazymap_space_mapping(ts->space), pgoff);
+	if (IS_ERR(folio))
+		return 0;
+	pfn = folio_pfn(folio) + (pgoff - folio->index);
+	folio_put(folio);
+	return pfn;
+}
+
+/*
+ * Every installed entry maps what backs its page and is not revoked:
+ * with the gate held for read no zap, revoke or discard is between its
+ * backing change and its invalidation of the listener.
+ */
+static int lazymap_test_cycler_check(struct lazymap_test_cycler *c,
+				     struct lazymap_test_cycle *out)
+{
+	struct lazymap_space *space = c->ts->space;
+	unsigned long i, pfn;
+	int ret = 0;
+
+	guard(rwsem_read)(lazymap_space_gate(space));
+	guard(mutex)(&c->lock);
+	for (i = 0; i < c->nr; i++) {
+		pfn = c->s2[i];
+		if (!pfn)
+			continue;
+		out->checked++;
+		if (lazymap_range_revoked(space, c->start + i,
+					  c->start + i + 1) ||
+		    lazymap_test_backing_pfn(c->ts, c->start + i) != pfn) {
+			pr_err("lazymap_test: stale listener entry at page %lu\n",
+			       c->start + i);
+			ret = -EIO;
+			break;
+		}
+	}
+	return ret;
+}
+
+/* xorshift32: the offsets of one call, reproducible from its seed. */
+static u32 lazymap_test_rnd(u32 *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+/* One lookup, and the install of its block unless the retry refuses it. */
+static int lazymap_test_cycler_fault(struct lazymap_test_cycler *c,
+				     pgoff_t pgoff, unsigned int order,
+				     struct lazymap_test_cycle *out)
+{
+	struct lazymap_lookup lk;
+	unsigned long i;
+	int ret;
+
+	ret = lazymap_listener_lookup(&c->listener, pgoff, order, &lk);
+	if (ret == -EACCES || ret == -ENXIO || ret == -EHWPOISON) {
+		out->refused++;
+		return 0;
+	}
+	if (ret)
+		return ret;
+	scoped_guard(mutex, &c->lock) {
+		if (lazymap_listener_retry(&c->listener, &lk)) {
+			out->retries++;
+			break;
+		}
+		for (i = 0; i < 1UL << lk.order; i++)
+			c->s2[lk.start + i - c->start] =
+				lk.pfn - (pgoff - lk.start) + i;
+		out->installed++;
+	}
+	lazymap_lookup_put(&lk);
+	return 0;
+}
+
+static int lazymap_test_cycle(struct lazymap_test_space *ts,
+			      void __user *uarg)
+{
+	struct lazymap_test_cycler *c;
+	struct lazymap_test_cycle a;
+	unsigned int i, order;
+	u32 s, r;
+	u64 end;
+	int ret, err;
+
+	ret = lazymap_test_copy_arg(&a, sizeof(a), uarg);
+	if (ret)
+		return ret;
+	if (a.flags || !a.rounds || a.rounds > LAZYMAP_TEST_MAX_CYCLE_ROUNDS ||
+	    !a.seed || a.installed || a.retries || a.refused ||
+	    a.invalidated || a.checked || !a.length ||
+	    a.length > LAZYMAP_TEST_MAX_CYCLE_LENGTH ||
+	    !PAGE_ALIGNED(a.offset) || !PAGE_ALIGNED(a.length) ||
+	    check_add_overflow(a.offset, a.length, &end) || end > ts->length)
+		return -EINVAL;
+
+	c = kzalloc(sizeof(*c), GFP_KERNEL);
+	if (!c)
+		return -ENOMEM;
+	c->ts = ts;
+	c->start = a.offset >> PAGE_SHIFT;
+	c->nr = a.length >> PAGE_SHIFT;
+	c->s2 = kvcalloc(c->nr, sizeof(*c->s2), GFP_KERNEL);
+	if (!c->s2) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	mutex_init(&c->lock);
+	c->listener.ops = &lazymap_test_cycler_ops;
+	ret = lazymap_listener_register(ts->space, &c->listener, c->start,
+					c->start + c->nr);
+	if (ret)
+		goto out_destroy;
+
+	s = a.seed;
+	for (i = 0; i < a.rounds && !ret; i++) {
+		r = lazymap_test_rnd(&s);
+		order = r & 1 ? ts->order : 0;
+		ret = lazymap_test_cycler_fault(c, c->start + (r >> 1) % c->nr,
+						order, &a);
+		if (!ret && (i % 16 == 15 || i == a.rounds - 1))
+			ret = lazymap_test_cycler_check(c, &a);
+		cond_resched();
+	}
+
+	/* The entries go first: no invalidation reaches them afterwards. */
+	scoped_guard(mutex, &c->lock)
+		memset(c->s2, 0, c->nr * sizeof(*c->s2));
+	lazymap_listener_unregister(&c->listener);
+	a.invalidated = c->invalidated;
+	if (!ret || ret == -EIO) {
+		err = copy_to_user(uarg, &a, sizeof(a)) ? -EFAULT : 0;
+		ret = ret ?: err;
+	}
+out_destroy:
+	mutex_destroy(&c->lock);
+	kvfree(c->s2);
+out_free:
+	kfree(c);
+	return ret;
+}
+
 static long lazymap_test_space_ioctl(struct file *file, unsigned int cmd,
 				     unsigned long arg)
 {
@@ -293,6 +487,8 @@ static long lazymap_test_space_ioctl(struct file *file, unsigned int cmd,
 	switch (cmd) {
 	case LAZYMAP_TEST_STATS:
 		return lazymap_test_stats(ts, uarg);
+	case LAZYMAP_TEST_LISTENER_CYCLE:
+		return lazymap_test_cycle(ts, uarg);
 	case LAZYMAP_TEST_ZAP:
 	case LAZYMAP_TEST_REVOKE:
 	case LAZYMAP_TEST_RESTORE:

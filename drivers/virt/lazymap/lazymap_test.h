@@ -120,6 +120,51 @@ struct lazymap_test_stats {
 	__u64 listener_pages[LAZYMAP_TEST_MAX_LISTENERS];
 };
 
+/* LISTENER_CYCLE: the largest range and number of rounds of one call. */
+#define LAZYMAP_TEST_MAX_CYCLE_LENGTH	(64ULL << 20)
+#define LAZYMAP_TEST_MAX_CYCLE_ROUNDS	100000
+
+/**
+ * struct lazymap_test_cycle - LAZYMAP_TEST_LISTENER_CYCLE
+ * @size: sizeof(struct lazymap_test_cycle)
+ * @flags: must be 0
+ * @offset: byte offset of the listener's range, page aligned
+ * @length: bytes of the range, page aligned, non-zero, at most
+ *	LAZYMAP_TEST_MAX_CYCLE_LENGTH, offset + length within the space
+ * @rounds: lookups to make, 1..LAZYMAP_TEST_MAX_CYCLE_ROUNDS
+ * @seed: seeds the page offsets and orders looked up; non-zero
+ * @installed: out: blocks the listener installed (the retry check passed)
+ * @retries: out: lookups the retry check refused
+ * @refused: out: lookups that failed as they may under revoke
+ *	(EACCES), inaccessible memory (ENXIO) or memory failure (EHWPOISON)
+ * @invalidated: out: pages invalidated in the listener while registered
+ * @checked: out: installed entries checked against the space's backing
+ *
+ * Registers a listener of its own, a software stage 2 with one entry per
+ * page, over the range; makes @rounds lookups of random page offsets at
+ * order 0 or the space's block order, installing each block unless
+ * lazymap_listener_retry() refuses it; and every 16 rounds, and at the
+ * end, checks with the gate held for read that every installed entry maps
+ * the pfn the space backs the page with now and that no such page is
+ * revoked: an entry an invalidation missed.  Then drops the entries and
+ * unregisters.  Returns 0 with the counts, EIO for a stale entry (the
+ * counts filled in), EINVAL for bad arguments, ENOMEM, or the error of a
+ * lookup other than those counted in @refused.
+ */
+struct lazymap_test_cycle {
+	__u32 size;
+	__u32 flags;
+	__u64 offset;
+	__u64 length;
+	__u32 rounds;
+	__u32 seed;
+	__u64 installed;
+	__u64 retries;
+	__u64 refused;
+	__u64 invalidated;
+	__u64 checked;
+};
+
 #define LAZYMAP_TEST_CREATE	_IOWR(LAZYMAP_TEST_TYPE, 0x00, struct lazymap_test_create)
 #define LAZYMAP_TEST_ZAP	_IOW(LAZYMAP_TEST_TYPE, 0x01, struct lazymap_test_range)
 #define LAZYMAP_TEST_REVOKE	_IOW(LAZYMAP_TEST_TYPE, 0x02, struct lazymap_test_range)
@@ -128,5 +173,7 @@ struct lazymap_test_stats {
 #define LAZYMAP_TEST_DISCARD	_IOW(LAZYMAP_TEST_TYPE, 0x05, struct lazymap_test_range)
 #define LAZYMAP_TEST_LISTEN	_IOW(LAZYMAP_TEST_TYPE, 0x06, struct lazymap_test_range)
 #define LAZYMAP_TEST_STATS	_IOWR(LAZYMAP_TEST_TYPE, 0x07, struct lazymap_test_stats)
+#define LAZYMAP_TEST_LISTENER_CYCLE \
+	_IOWR(LAZYMAP_TEST_TYPE, 0x08, struct lazymap_test_cycle)
 
 #endif /* _LAZYMAP_TEST_H */

@@ -27,6 +27,15 @@
  *  - closer: a small space of its own, mapped, its fd closed while a
  *    helper thread faults it, unmapped (the space is released).
  *
+ * The second test, listeners, races the core's listener protocol through
+ * the provider's LISTENER_CYCLE: threads each register a listener of
+ * their own over part of a space, look pages up and install them under
+ * the retry check, then unregister, again and again, while others zap,
+ * revoke, discard and restore, and a closer releases spaces whose last
+ * file reference is the cycling ioctl's.  Every call checks that no
+ * installed entry survived an invalidation (EIO otherwise); at the end
+ * the provider's counters match the calls made.
+ *
  * At the end every byte of the space holds pat(), and the provider's
  * counters match what the threads did: REVOKE and RESTORE calls, zaps
  * (ZAP and REVOKE each zap once), pages invalidated in a listener over the
@@ -704,6 +713,344 @@ TEST_F_TIMEOUT(lazymap_stress, all_at_once, 1200)
 	       (unsigned long long)st.faults[1],
 	       (unsigned long long)st.fallbacks);
 	munmap(p, SPACE_LEN);
+}
+
+
+/* Listener stress: rounds of each worker, fixed. */
+#define CYCLERS			2
+#define CYCLER_CALLS		40
+#define CYCLE_ROUNDS		256
+#define LZAPPER_ROUNDS		1000
+#define LREVOKER_ROUNDS		500
+#define LCLOSER_ROUNDS		40
+
+struct listen_ctx {
+	int dev_fd;
+	int fd;
+	__u32 flags;
+	__u32 order;
+	unsigned long zaps, revokes, restores, discards, inval_pages;
+	unsigned long calls, installed, retries, refused, checked;
+	unsigned long closed_first;
+	unsigned int next_cycler;
+	const char *err_op;
+	int err;
+	pthread_mutex_t lock;
+};
+
+static void listen_fail(struct listen_ctx *c, const char *op, int err)
+{
+	pthread_mutex_lock(&c->lock);
+	if (!c->err_op) {
+		c->err_op = op;
+		c->err = err;
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* One LISTENER_CYCLE over [@offset, +@length): 0 or -errno. */
+static int lm_cycle(int fd, __u64 offset, __u64 length, __u32 rounds,
+		    __u32 seed, struct lazymap_test_cycle *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->size = sizeof(*a);
+	a->offset = offset;
+	a->length = length;
+	a->rounds = rounds;
+	a->seed = seed;
+	return ioctl(fd, LAZYMAP_TEST_LISTENER_CYCLE, a) < 0 ? -errno : 0;
+}
+
+static void listen_count(struct listen_ctx *c,
+			 const struct lazymap_test_cycle *a)
+{
+	pthread_mutex_lock(&c->lock);
+	c->calls++;
+	c->installed += a->installed;
+	c->retries += a->retries;
+	c->refused += a->refused;
+	c->checked += a->checked;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void *cycler(void *arg)
+{
+	struct listen_ctx *c = arg;
+	uint64_t s = STRESS_SEED + 0x100 +
+		     __atomic_fetch_add(&c->next_cycler, 1, __ATOMIC_RELAXED);
+	struct lazymap_test_cycle a;
+	size_t first, count;
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < CYCLER_CALLS; i++) {
+		pick_range(&s, &first, &count);
+		/* Whole blocks at least: lookups at the block order too. */
+		if (count < BLOCK_PAGES) {
+			first -= first % BLOCK_PAGES;
+			count = BLOCK_PAGES;
+		}
+		ret = lm_cycle(c->fd, first * PG, count * PG, CYCLE_ROUNDS,
+			       (rnd(&s) | 1) & 0xffffffff, &a);
+		if (ret) {
+			listen_fail(c, "LISTENER_CYCLE", ret);
+			break;
+		}
+		if (a.installed + a.retries + a.refused != CYCLE_ROUNDS) {
+			listen_fail(c, "LISTENER_CYCLE counts", -EPROTO);
+			break;
+		}
+		listen_count(c, &a);
+	}
+	return NULL;
+}
+
+static void *lzapper(void *arg)
+{
+	struct listen_ctx *c = arg;
+	uint64_t s = STRESS_SEED ^ 0x15a;
+	size_t first, count;
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < LZAPPER_ROUNDS; i++) {
+		pick_range(&s, &first, &count);
+		ret = lm_range(c->fd, LAZYMAP_TEST_ZAP, first * PG, count * PG,
+			       0);
+		if (ret) {
+			listen_fail(c, "ZAP", ret);
+			break;
+		}
+		__atomic_fetch_add(&c->zaps, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&c->inval_pages, count, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+/* REVOKE, DISCARD of the whole blocks in it, RESTORE. */
+static void *lrevoker(void *arg)
+{
+	struct listen_ctx *c = arg;
+	size_t first, count, block = (size_t)1 << c->order;
+	uint64_t s = STRESS_SEED ^ 0x17e;
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < LREVOKER_ROUNDS; i++) {
+		pick_range(&s, &first, &count);
+		ret = lm_range(c->fd, LAZYMAP_TEST_REVOKE, first * PG,
+			       count * PG, 0);
+		if (ret) {
+			listen_fail(c, "REVOKE", ret);
+			break;
+		}
+		c->revokes++;
+		__atomic_fetch_add(&c->zaps, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&c->inval_pages, count, __ATOMIC_RELAXED);
+		if (!(first % block) && !(count % block) && i % 2) {
+			ret = lm_range(c->fd, LAZYMAP_TEST_DISCARD, first * PG,
+				       count * PG, 0);
+			if (ret) {
+				listen_fail(c, "DISCARD", ret);
+				break;
+			}
+			c->discards++;
+		}
+		ret = lm_range(c->fd, LAZYMAP_TEST_RESTORE, first * PG,
+			       count * PG, 0);
+		if (ret) {
+			listen_fail(c, "RESTORE", ret);
+			break;
+		}
+		c->restores++;
+	}
+	return NULL;
+}
+
+struct lcloser_round {
+	struct listen_ctx *c;
+	int fd;
+	int ret;
+	struct lazymap_test_cycle a;
+};
+
+static void *lcloser_cycle(void *arg)
+{
+	struct lcloser_round *r = arg;
+
+	r->ret = lm_cycle(r->fd, 0, CLOSER_LEN, CYCLE_ROUNDS, 0x10ad, &r->a);
+	return NULL;
+}
+
+/*
+ * A space of its own per round, mapped and touched; its fd closed and its
+ * mapping unmapped while a thread cycles a listener on it, so that the
+ * space is released when that ioctl lets its file go.
+ */
+static void *lcloser(void *arg)
+{
+	struct listen_ctx *c = arg;
+	struct lcloser_round r = { .c = c };
+	volatile uint8_t *m;
+	pthread_t t;
+	unsigned int i;
+	void *p;
+	int ret;
+
+	for (i = 0; i < LCLOSER_ROUNDS; i++) {
+		r.fd = lm_create(c->dev_fd, c->flags, CLOSER_LEN, c->order,
+				 NULL);
+		if (r.fd < 0) {
+			listen_fail(c, "CREATE", r.fd);
+			break;
+		}
+		p = mmap(NULL, CLOSER_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 r.fd, 0);
+		if (p == MAP_FAILED) {
+			listen_fail(c, "mmap of the closer's space", -errno);
+			close(r.fd);
+			break;
+		}
+		m = p;
+		m[0] = 1;
+		ret = pthread_create(&t, NULL, lcloser_cycle, &r);
+		if (ret) {
+			listen_fail(c, "pthread_create", -ret);
+			close(r.fd);
+			munmap(p, CLOSER_LEN);
+			break;
+		}
+		m[CLOSER_LEN - 1] = 1;
+		/* May come before the ioctl got its file: EBADF then. */
+		close(r.fd);
+		munmap(p, CLOSER_LEN);
+		pthread_join(t, NULL);
+		if (r.ret == -EBADF) {
+			c->closed_first++;
+		} else if (r.ret) {
+			listen_fail(c, "LISTENER_CYCLE of a closing space",
+				    r.ret);
+			break;
+		} else {
+			listen_count(c, &r.a);
+		}
+	}
+	return NULL;
+}
+
+FIXTURE(lazymap_listeners) {
+	int dev_fd;
+	int fd;
+	__u32 order;
+};
+
+FIXTURE_VARIANT(lazymap_listeners) {
+	__u32 flags;
+};
+
+FIXTURE_VARIANT_ADD(lazymap_listeners, page) {
+	.flags = 0,
+};
+
+FIXTURE_VARIANT_ADD(lazymap_listeners, pfn) {
+	.flags = LAZYMAP_TEST_PFN,
+};
+
+FIXTURE_VARIANT_ADD(lazymap_listeners, folio) {
+	.flags = LAZYMAP_TEST_FOLIO,
+};
+
+FIXTURE_SETUP(lazymap_listeners)
+{
+	bool thp = !access("/sys/kernel/mm/transparent_hugepage/enabled",
+			   F_OK);
+	struct lazymap_test_cycle a;
+	int ret;
+
+	self->fd = -1;
+	self->order = thp ? HUGE_ORDER : 0;
+	self->dev_fd = open(LAZYMAP_DEV, O_RDWR | O_CLOEXEC);
+	if (self->dev_fd < 0)
+		SKIP(return, "%s: %s", LAZYMAP_DEV, strerror(errno));
+	ret = lm_create(self->dev_fd, variant->flags, SPACE_LEN, self->order,
+			NULL);
+	ASSERT_LE(0, ret) TH_LOG("CREATE: %s", strerror(-ret));
+	self->fd = ret;
+	/* The arguments are checked; a provider without the ioctl SKIPs. */
+	ret = lm_cycle(self->fd, 0, PG, 1, 0, &a);
+	if (ret == -ENOTTY)
+		SKIP(return, "no LISTENER_CYCLE in this provider");
+	ASSERT_EQ(-EINVAL, ret);
+	ASSERT_EQ(-EINVAL, lm_cycle(self->fd, SPACE_LEN - PG, 2 * PG, 1, 1,
+				    &a));
+	ASSERT_EQ(-EINVAL, lm_cycle(self->fd, 0, PG, 0, 1, &a));
+}
+
+FIXTURE_TEARDOWN(lazymap_listeners)
+{
+	if (self->fd >= 0)
+		close(self->fd);
+	if (self->dev_fd >= 0)
+		close(self->dev_fd);
+}
+
+TEST_F_TIMEOUT(lazymap_listeners, register_vs_invalidate_vs_release, 1200)
+{
+	void *(*const workers[])(void *) = {
+		cycler, cycler, lzapper, lrevoker, lcloser,
+	};
+	struct listen_ctx c = {
+		.dev_fd = self->dev_fd,
+		.fd = self->fd,
+		.flags = variant->flags,
+		.order = self->order,
+	};
+	pthread_t threads[ARRAY_SIZE(workers)];
+	struct lazymap_test_stats st0, st;
+	struct lazymap_test_cycle a;
+	unsigned int n = 0;
+	int idx, ret = 0;
+
+	ASSERT_EQ(0, pthread_mutex_init(&c.lock, NULL));
+	/* A lookup alone, uncontended: every round installs. */
+	ASSERT_EQ(0, lm_cycle(self->fd, 0, SZ_2M, 64, 7, &a));
+	EXPECT_EQ(64ULL, a.installed);
+	EXPECT_EQ(0ULL, a.invalidated);
+	EXPECT_LT(0ULL, a.checked);
+	/* A listener over the whole space counts every invalidation. */
+	idx = lm_range(self->fd, LAZYMAP_TEST_LISTEN, 0, SPACE_LEN, 0);
+	ASSERT_LE(0, idx);
+	ASSERT_EQ(0, lm_stats(self->fd, &st0));
+
+	for (n = 0; n < ARRAY_SIZE(workers); n++) {
+		ret = pthread_create(&threads[n], NULL, workers[n], &c);
+		if (ret)
+			break;
+	}
+	while (n--)
+		pthread_join(threads[n], NULL);
+	ASSERT_EQ(0, ret) TH_LOG("pthread_create: %s", strerror(ret));
+
+	EXPECT_EQ(NULL, c.err_op) TH_LOG("%s: %s", c.err_op, strerror(-c.err));
+	TH_LOG("%lu calls: %lu installed, %lu retries, %lu refused, %lu entries checked; %lu zaps, %lu revokes, %lu discards; %lu closed first",
+	       c.calls, c.installed, c.retries, c.refused, c.checked, c.zaps,
+	       c.revokes, c.discards, c.closed_first);
+	EXPECT_EQ((unsigned long)CYCLERS * CYCLER_CALLS + LCLOSER_ROUNDS -
+		  c.closed_first, c.calls);
+	EXPECT_LT(0UL, c.installed);
+	ASSERT_EQ(0, lm_stats(self->fd, &st));
+	EXPECT_EQ(st0.zaps + c.zaps, st.zaps);
+	EXPECT_EQ(st0.revokes + c.revokes, st.revokes);
+	EXPECT_EQ(st0.restores + c.restores, st.restores);
+	/* Each DISCARD of a folio space launders: counted again. */
+	if (variant->flags & LAZYMAP_TEST_FOLIO) {
+		EXPECT_LE(st0.listener_pages[idx] + c.inval_pages,
+			  st.listener_pages[idx]);
+	} else {
+		EXPECT_EQ(st0.listener_pages[idx] + c.inval_pages,
+			  st.listener_pages[idx]);
+	}
+	EXPECT_EQ(0ULL, st.mappings);
 }
 
 TEST_HARNESS_MAIN
