@@ -22,7 +22,10 @@
  * region accesses, mmaps and ioctl arguments with their errnos.  BAR2
  * pages are charged to the memory cgroup of the task that touches them;
  * where lazymap-mdev is a module (QEMU), rmmod removes live mdevs, and
- * works after a remove that waited for a mapping to go.
+ * works after a remove that waited for a mapping to go.  race_stress:
+ * threads and a forked process fault BAR2 while others reset the device
+ * and turn memory decoding off and on, then the mdev is removed through
+ * sysfs while a child still faults its mapping (fixed rounds).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -31,6 +34,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1702,6 +1707,249 @@ TEST(remove_mapped_then_unload)
 		ret = lm_module_load(ko);
 		ASSERT_EQ(0, ret) TH_LOG("loading %s: %s", ko, strerror(-ret));
 	}
+}
+
+
+/*
+ * Race stress: each page of the first STRESS_PAGES of BAR2 holds
+ * pat(page, STRESS_SEED) or, after a reset cleared the memory, zero; the
+ * faulters read a random byte, check it is one of those and write the
+ * pattern back; SIGBUS is expected while a reset or the toggler has
+ * memory decoding off.  Fixed rounds per worker.
+ */
+#define STRESS_PAGES		1024
+#define STRESS_SEED		11
+#define STRESS_FAULTERS		2
+#define STRESS_ACCESSES		4000
+#define STRESS_RESETS		60
+#define STRESS_TOGGLES		100
+#define STRESS_FORKS		20
+#define STRESS_CHILD_ACCESSES	64
+#define STRESS_REMOVE_ACCESSES	1000
+
+struct mdev_stress {
+	int fd;
+	volatile uint8_t *map;
+	unsigned long resets, toggles, forks, children_failed;
+	unsigned int next;
+	const char *err_op;
+	int err;
+	pthread_mutex_t lock;
+	/* In a MAP_SHARED page: children count into them too. */
+	unsigned long *accesses, *sigbus, *bad;
+};
+
+static void ms_fail(struct mdev_stress *ms, const char *op, int err)
+{
+	pthread_mutex_lock(&ms->lock);
+	if (!ms->err_op) {
+		ms->err_op = op;
+		ms->err = err;
+	}
+	pthread_mutex_unlock(&ms->lock);
+}
+
+static uint64_t ms_rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static void ms_access(struct mdev_stress *ms, volatile uint8_t *map,
+		      uint64_t r)
+{
+	size_t pg = r % STRESS_PAGES, byte = (r >> 32) % PG;
+	uint8_t v, want = pat(pg, STRESS_SEED);
+
+	__atomic_fetch_add(ms->accesses, 1, __ATOMIC_RELAXED);
+	if (read_byte(map + pg * PG + byte, &v) ||
+	    write_byte(map + pg * PG + byte, want)) {
+		__atomic_fetch_add(ms->sigbus, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	if (v != want && v != 0)
+		__atomic_fetch_add(ms->bad, 1, __ATOMIC_RELAXED);
+}
+
+static void *ms_faulter(void *arg)
+{
+	struct mdev_stress *ms = arg;
+	uint64_t s = 0x6d646576 +
+		     __atomic_fetch_add(&ms->next, 1, __ATOMIC_RELAXED);
+	unsigned int i;
+
+	for (i = 0; i < STRESS_ACCESSES; i++)
+		ms_access(ms, ms->map, ms_rnd(&s));
+	return NULL;
+}
+
+static void *ms_resetter(void *arg)
+{
+	struct mdev_stress *ms = arg;
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < STRESS_RESETS; i++) {
+		if (ioctl(ms->fd, VFIO_DEVICE_RESET)) {
+			ms_fail(ms, "VFIO_DEVICE_RESET", -errno);
+			break;
+		}
+		ms->resets++;
+		sched_yield();
+		ret = mem_enable(ms->fd, true);
+		if (ret) {
+			ms_fail(ms, "memory enable", ret);
+			break;
+		}
+		sched_yield();
+	}
+	return NULL;
+}
+
+static void *ms_toggler(void *arg)
+{
+	struct mdev_stress *ms = arg;
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < STRESS_TOGGLES; i++) {
+		ret = mem_enable(ms->fd, false);
+		sched_yield();
+		ret = ret ?: mem_enable(ms->fd, true);
+		if (ret) {
+			ms_fail(ms, "memory disable and enable", ret);
+			break;
+		}
+		ms->toggles++;
+		sched_yield();
+	}
+	return NULL;
+}
+
+static void *ms_forker(void *arg)
+{
+	struct mdev_stress *ms = arg;
+	uint64_t s = 0xf04c;
+	unsigned int i, j;
+	int status;
+	pid_t pid;
+
+	for (i = 0; i < STRESS_FORKS; i++) {
+		ms_rnd(&s);
+		pid = fork();
+		if (pid < 0) {
+			ms_fail(ms, "fork", -errno);
+			break;
+		}
+		if (!pid) {
+			for (j = 0; j < STRESS_CHILD_ACCESSES; j++)
+				ms_access(ms, ms->map, ms_rnd(&s));
+			_exit(0);
+		}
+		if (waitpid(pid, &status, 0) != pid) {
+			ms_fail(ms, "waitpid", -errno);
+			break;
+		}
+		ms->forks++;
+		if (!WIFEXITED(status) || WEXITSTATUS(status))
+			ms->children_failed++;
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(lazymap_mdev, race_stress, 900)
+{
+	void *(*const workers[])(void *) = {
+		ms_faulter, ms_faulter, ms_resetter, ms_toggler, ms_forker,
+	};
+	struct mdev_stress ms = { .fd = self->v.device_fd };
+	pthread_t threads[ARRAY_SIZE(workers)];
+	unsigned long *counts;
+	int ret = 0, status, pipefd[2];
+	unsigned int n, i;
+	uint32_t gen0;
+	pid_t child;
+	long bad;
+	size_t pg;
+	char x;
+
+	ASSERT_EQ(0, pthread_mutex_init(&ms.lock, NULL));
+	counts = mmap(NULL, PG, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, counts);
+	ms.accesses = &counts[0];
+	ms.sigbus = &counts[1];
+	ms.bad = &counts[2];
+	ASSERT_EQ(0, mem_enable(ms.fd, true));
+	gen0 = rd(ms.fd, BAR0, REG_GENERATION, 4);
+	ms.map = bar2_map(self, 0, STRESS_PAGES * PG);
+	ASSERT_NE(NULL, ms.map);
+	fill_pages(ms.map, STRESS_PAGES, STRESS_SEED);
+
+	for (n = 0; n < ARRAY_SIZE(workers); n++) {
+		ret = pthread_create(&threads[n], NULL, workers[n], &ms);
+		if (ret)
+			break;
+	}
+	while (n--)
+		pthread_join(threads[n], NULL);
+	ASSERT_EQ(0, ret) TH_LOG("pthread_create: %s", strerror(ret));
+
+	TH_LOG("%lu accesses, %lu SIGBUS; %lu resets, %lu toggles, %lu forks",
+	       counts[0], counts[1], ms.resets, ms.toggles, ms.forks);
+	EXPECT_EQ(NULL, ms.err_op)
+		TH_LOG("%s: %s", ms.err_op, strerror(-ms.err));
+	EXPECT_EQ(0UL, counts[2]);
+	EXPECT_EQ(0UL, ms.children_failed);
+	EXPECT_EQ((unsigned long)STRESS_RESETS, ms.resets);
+	EXPECT_EQ(gen0 + STRESS_RESETS, rd(ms.fd, BAR0, REG_GENERATION, 4));
+	/* Enabled now: every byte the pattern or zero, no SIGBUS. */
+	ASSERT_EQ(0, mem_enable(ms.fd, true));
+	bad = -1;
+	for (pg = 0; pg < STRESS_PAGES && bad < 0; pg++) {
+		if (first_mismatch(ms.map + pg * PG, PG, 0) < 0)
+			continue;
+		bad = first_mismatch(ms.map + pg * PG, PG,
+				     pat(pg, STRESS_SEED));
+		if (bad >= 0)
+			bad += pg * PG;
+	}
+	EXPECT_EQ(-1L, bad) TH_LOG("byte %#lx neither pattern nor zero", bad);
+	EXPECT_EQ(0UL, sigbus_pages(ms.map, STRESS_PAGES * PG, PG));
+
+	/*
+	 * Remove the mdev through sysfs while a child faults its copy of
+	 * the mapping: the remove waits until the child unmapped it.
+	 */
+	ASSERT_EQ(0, pipe(pipefd));
+	child = fork();
+	ASSERT_LE(0, child);
+	if (!child) {
+		uint64_t s = 0x7e30;
+
+		close(pipefd[0]);
+		if (write(pipefd[1], "r", 1) != 1)
+			_exit(2);
+		for (i = 0; i < STRESS_REMOVE_ACCESSES; i++)
+			ms_access(&ms, ms.map, ms_rnd(&s));
+		_exit(counts[2] ? 1 : 0);
+	}
+	close(pipefd[1]);
+	ASSERT_EQ(1, read(pipefd[0], &x, 1));
+	close(pipefd[0]);
+	ASSERT_EQ(0, bar2_unmap(self));
+	mdev_vfio_close(&self->v);
+	ret = mdev_remove(self->uuid);
+	EXPECT_EQ(0, ret) TH_LOG("remove: %s", strerror(-ret));
+	if (!ret)
+		self->created = false;
+	ASSERT_EQ(child, waitpid(child, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
+		TH_LOG("child: status %#x", status);
+	EXPECT_FALSE(mdev_exists(self->uuid));
+	munmap(counts, PG);
 }
 
 TEST_HARNESS_MAIN
