@@ -68,7 +68,7 @@ export KREL KSRC KHDR IMG UMLBUILD UMLDIR O JOBS CACHE
 
 .PHONY: all help deps source uml-kernel modules selftests-bin samples kunit \
 	selftests-uml selftests-qemu check demo bench clean distclean \
-	scripts-test lint dkms debug-kernel debug-modules selftests-qemu-debug
+	scripts-test lint dkms debug-kernel debug-modules selftests-qemu-debug fuzz
 
 all: modules
 
@@ -81,6 +81,7 @@ help:
 	@echo "make kunit | selftests-uml | selftests-qemu | selftests-qemu-debug   one stage"
 	@echo "make debug-kernel | debug-modules   the debug x86_64 kernel, modules against it"
 	@echo "make bench      benchmarks (QEMU), results in build/bench/"
+	@echo "make fuzz       the fuzzer in the debug kernel: SEED= N= THREADS="
 	@echo "T=name          run only the selftests named (space separated)"
 	@echo "caches in $(CACHE); logs in $(O)"
 
@@ -221,12 +222,29 @@ selftests-qemu: modules selftests-bin
 
 # A BUG or oops panics the guest, which ends the run at once; so does a
 # task hung for 2 minutes.
-selftests-qemu-debug: debug-modules selftests-bin
-	@QEMU_KERNEL=$(QDBUILD)/arch/x86/boot/bzImage QEMU_MODROOT=$(QDBUILD)/modroot \
+QEMU_DEBUG_ENV = QEMU_KERNEL=$(QDBUILD)/arch/x86/boot/bzImage QEMU_MODROOT=$(QDBUILD)/modroot \
 	 QEMU_KREL=$$(cat $(QDBUILD)/kernelrelease) QEMU_LAZYMAP_KO=$(QDMOD) \
-	 QEMU_MEM=3G QEMU_APPEND="oops=panic hung_task_panic=1" \
-	 QEMU_TIMEOUT=$${QEMU_TIMEOUT:-2400} \
+	 QEMU_MEM=3G QEMU_TIMEOUT=$${QEMU_TIMEOUT:-2400}
+selftests-qemu-debug: debug-modules selftests-bin
+	@$(QEMU_DEBUG_ENV) QEMU_APPEND="oops=panic hung_task_panic=1" \
 	 scripts/run-qemu.sh debug $(filter $(or $(T),$(QEMU_DEBUG_TESTS)),$(QEMU_DEBUG_TESTS))
+
+# The fuzzer alone in the debug kernel, as long as asked: N operations
+# from seed SEED (random unless given; printed first), THREADS threads;
+# FUZZ_ARGS: more of the fuzzer's variables (LAZYMAP_FUZZ_SERIAL=1 ...).
+# The kernel passes the name=value words to init, whose programs inherit
+# them.
+ifeq ($(origin SEED),undefined)
+SEED    := $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+endif
+N       ?= 500000
+THREADS ?= 4
+fuzz: debug-modules selftests-bin
+	@echo "fuzz: seed $(SEED), $(N) operations, $(THREADS) threads"
+	@$(QEMU_DEBUG_ENV) QEMU_APPEND="oops=panic hung_task_panic=1 \
+	 LAZYMAP_FUZZ_SEED=$(SEED) LAZYMAP_FUZZ_N=$(N) LAZYMAP_FUZZ_THREADS=$(THREADS) \
+	 $(FUZZ_ARGS)" \
+	 scripts/run-qemu.sh fuzz lazymap_fuzz
 
 # Self-tests of the harness itself (splat scanner, result parsers; the
 # KUnit one through the pinned release's kunit.py).

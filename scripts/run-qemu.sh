@@ -14,9 +14,10 @@
 #   QEMU_LAZYMAP_KO  directory holding drivers/**/lazymap*.ko (default: here)
 #   QEMU_APPEND      extra kernel command line (e.g. oops=panic)
 #   QEMU_MEM, QEMU_TIMEOUT   guest memory, seconds before QEMU is stopped
-# usage: scripts/run-qemu.sh tests|debug|bench TEST...  |  scripts/run-qemu.sh demo
+# usage: scripts/run-qemu.sh tests|debug|fuzz|bench TEST...  |  scripts/run-qemu.sh demo
+# (fuzz: as debug, for `make fuzz`.)
 # Logs in build/selftests-qemu/ (tests), build/selftests-qemu-debug/ (debug),
-# build/demo/, build/bench/.
+# build/fuzz/, build/demo/, build/bench/.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
