@@ -291,6 +291,7 @@ static int lazymap_test_stats(struct lazymap_test_space *ts, void __user *uarg)
 struct lazymap_test_cycler {
 	struct lazymap_listener listener;
 	struct lazymap_test_space *ts;
+	/* Protects s2 and invalidated: the listener's own lock. */
 	struct mutex lock;
 	pgoff_t start;
 	unsigned long nr;

@@ -251,7 +251,7 @@ static void *closer(void *arg)
 		ret = lmvm_set_region(vm, 0, 0, 0, SLOT_LEN, c->host0);
 		r.vcpu_fd = ret ?: lmvm_create_vcpu(vm, 0);
 		if (r.vcpu_fd < 0) {
-			vms_fail(c, "closer's slot or vCPU", r.vcpu_fd);
+			vms_fail(c, "a slot or vCPU of a VM to close", r.vcpu_fd);
 			close(vm);
 			break;
 		}
@@ -268,7 +268,7 @@ static void *closer(void *arg)
 		pthread_join(t, NULL);
 		close(r.vcpu_fd);
 		if (r.ret) {
-			vms_fail(c, "closer's VCPU_ACCESS", r.ret);
+			vms_fail(c, "VCPU_ACCESS of a VM closing", r.ret);
 			break;
 		}
 		c->closes++;
@@ -364,9 +364,10 @@ TEST_F_TIMEOUT(vm_stress, access_vs_munmap_delete_close, 1200)
 		pthread_join(threads[n], NULL);
 	ASSERT_EQ(0, ret) TH_LOG("pthread_create: %s", strerror(ret));
 
-	TH_LOG("%lu accesses: %lu served, %lu memory faults, %lu MMIO exits; %lu unmaps, %lu deletes, %lu VMs closed",
-	       c.accesses, c.served, c.faults, c.mmio, c.unmaps, c.deletes,
-	       c.closes);
+	TH_LOG("%lu accesses: %lu served, %lu memory faults, %lu MMIO exits",
+	       c.accesses, c.served, c.faults, c.mmio);
+	TH_LOG("%lu unmaps, %lu slot deletes, %lu VMs closed", c.unmaps,
+	       c.deletes, c.closes);
 	EXPECT_EQ(NULL, c.err_op) TH_LOG("%s: %s", c.err_op, strerror(-c.err));
 	EXPECT_EQ(0UL, c.bad);
 	EXPECT_EQ((unsigned long)UNMAPPER_ROUNDS, c.unmaps);
