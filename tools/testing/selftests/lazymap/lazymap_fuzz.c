@@ -24,12 +24,15 @@
  * program's own is reused); other pointers are invalid on purpose.
  *
  * Environment: LAZYMAP_FUZZ_SEED (default a fixed seed), LAZYMAP_FUZZ_N
- * (operations in all, default 50000), LAZYMAP_FUZZ_THREADS (default 4),
+ * (operations in all, default 10000), LAZYMAP_FUZZ_THREADS (default 4),
  * LAZYMAP_FUZZ_SERIAL=1 (the threads' operation streams interleaved one
  * operation at a time in one thread: the same operations, reproducible
  * order), LAZYMAP_FUZZ_VERBOSE=1 (print every operation).  The seed is
- * printed first; each thread's stream depends only on the seed and its
- * index, so a failure replays from the seed.
+ * printed first.  Each thread draws from a stream that depends only on
+ * the seed, its index and the phase, one draw per choice whatever the
+ * pool holds; threaded, which object a choice lands on depends on the
+ * interleaving too, while a serial run with the same seed, count and
+ * threads makes exactly the same operations in the same order.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -46,6 +49,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <linux/falloc.h>
 #include <linux/vfio.h>
 
@@ -56,7 +60,7 @@
 #include "vfio_util.h"
 
 #define DEFAULT_SEED		0x6c7a6675ULL	/* "lzfu" */
-#define DEFAULT_OPS		50000UL
+#define DEFAULT_OPS		10000UL
 #define DEFAULT_THREADS		4
 #define MAX_THREADS		16
 
@@ -128,6 +132,9 @@ struct fuzz_thread {
 	unsigned long ops, done;
 	uint8_t *scratch;
 	unsigned long counts[16];
+	/* Time spent, per operation and per ioctl, for the profile. */
+	uint64_t op_ns[16], ioctl_ns[16][16];
+	unsigned long op_nr[16];
 };
 
 /* Shared state; the pool under pool_lock. */
@@ -171,9 +178,12 @@ static uint64_t rnd(struct fuzz_thread *t)
 	return z ^ (z >> 31);
 }
 
+/* One draw whatever @n is: a stream does not depend on the pool's state. */
 static uint64_t below(struct fuzz_thread *t, uint64_t n)
 {
-	return n ? rnd(t) % n : 0;
+	uint64_t r = rnd(t);
+
+	return n ? r % n : 0;
 }
 
 /* Boundary values of the kind the kernel's checks compare against. */
@@ -193,6 +203,7 @@ static uint64_t boundary(struct fuzz_thread *t)
 /* A pool object of target @target (any if -1): its fd, or -1. */
 static int pick_fd(struct fuzz_thread *t, int target, struct fuzz_obj *out)
 {
+	uint64_t r = rnd(t);
 	unsigned int i, n = 0, k;
 	int fd = -1;
 
@@ -200,7 +211,7 @@ static int pick_fd(struct fuzz_thread *t, int target, struct fuzz_obj *out)
 	for (i = 0; i < fz.nr_objs; i++)
 		n += target < 0 || fz.objs[i].target == target;
 	if (n) {
-		k = below(t, n);
+		k = r % n;
 		for (i = 0; i < fz.nr_objs; i++) {
 			if (target >= 0 && fz.objs[i].target != target)
 				continue;
@@ -232,12 +243,13 @@ static void pool_add(int fd, int target, uint64_t len)
 /* Take a random object out of the pool and close it. */
 static void pool_close_one(struct fuzz_thread *t)
 {
+	uint64_t r = rnd(t);
 	int fd = -1;
 	unsigned int i;
 
 	pthread_mutex_lock(&fz.pool_lock);
 	if (fz.nr_objs) {
-		i = below(t, fz.nr_objs);
+		i = r % fz.nr_objs;
 		fd = fz.objs[i].fd;
 		fz.objs[i] = fz.objs[--fz.nr_objs];
 	}
@@ -596,6 +608,14 @@ static const struct fuzz_target fuzz_targets[NR_TARGETS] = {
 
 /* --- operations ------------------------------------------------------- */
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
 static uint8_t *slot_addr(unsigned int slot)
 {
 	return fz.arena + (size_t)slot * SLOT_LEN;
@@ -706,6 +726,7 @@ static void op_ioctl(struct fuzz_thread *t)
 	struct fuzz_obj obj;
 	unsigned long cmd, arg;
 	unsigned int i, mode;
+	uint64_t t0;
 	long ret;
 
 	if (pick_fd(t, -1, &obj) < 0)
@@ -746,7 +767,9 @@ static void op_ioctl(struct fuzz_thread *t)
 	if (fz.verbose)
 		printf("# t%u op %lu: ioctl %s (%#lx) on %s fd %d, mode %u\n",
 		       t->id, t->done, io->name, cmd, tg->name, obj.fd, mode);
+	t0 = now_ns();
 	ret = ioctl(obj.fd, cmd, arg);
+	t->ioctl_ns[tg - fuzz_targets][io - tg->ioctls] += now_ns() - t0;
 	t->counts[ret < 0 ? 1 : 0]++;
 	/* A new fd: into the pool as what it is. */
 	if (ret > 2 && cmd == io->cmd && io->creates >= 0) {
@@ -830,7 +853,7 @@ static void touch_slot(struct fuzz_thread *t, unsigned int slot,
 
 static void op_touch(struct fuzz_thread *t)
 {
-	touch_slot(t, below(t, ARENA_SLOTS), 1 + below(t, 16));
+	touch_slot(t, below(t, ARENA_SLOTS), 1 + below(t, 8));
 }
 
 static void op_vma(struct fuzz_thread *t)
@@ -954,29 +977,38 @@ static void op_fork(struct fuzz_thread *t)
 		__atomic_fetch_add(&fz.fork_failed, 1, __ATOMIC_RELAXED);
 }
 
+/* The operations and their weights, per mille. */
+static const struct {
+	const char *name;
+	void (*fn)(struct fuzz_thread *t);
+	unsigned int weight;
+} fuzz_ops[] = {
+	{ "open", op_open, 80 },
+	{ "close", pool_close_one, 40 },
+	{ "ioctl", op_ioctl, 380 },
+	{ "mmap", op_mmap, 120 },
+	{ "touch", op_touch, 180 },
+	{ "munmap/mprotect/mremap/madvise", op_vma, 100 },
+	{ "pread/pwrite", op_rw, 60 },
+	{ "fallocate", op_fallocate, 35 },
+	{ "fork", op_fork, 5 },
+};
+
 /* One operation, weighted. */
 static void fuzz_op(struct fuzz_thread *t)
 {
-	unsigned int w = below(t, 1000);
+	unsigned int w = below(t, 1000), i;
+	uint64_t t0;
 
-	if (w < 80)
-		op_open(t);
-	else if (w < 120)
-		pool_close_one(t);
-	else if (w < 500)
-		op_ioctl(t);
-	else if (w < 620)
-		op_mmap(t);
-	else if (w < 800)
-		op_touch(t);
-	else if (w < 900)
-		op_vma(t);
-	else if (w < 960)
-		op_rw(t);
-	else if (w < 995)
-		op_fallocate(t);
-	else
-		op_fork(t);
+	for (i = 0; i < ARRAY_SIZE(fuzz_ops) - 1; i++) {
+		if (w < fuzz_ops[i].weight)
+			break;
+		w -= fuzz_ops[i].weight;
+	}
+	t0 = now_ns();
+	fuzz_ops[i].fn(t);
+	t->op_ns[i] += now_ns() - t0;
+	t->op_nr[i]++;
 	t->done++;
 }
 
@@ -1072,6 +1104,45 @@ static unsigned long env_ul(const char *name, unsigned long def)
 	return v && *v ? strtoull(v, NULL, 0) : def;
 }
 
+/* Where the time went: per operation, and the slowest ioctls. */
+static void print_profile(const struct fuzz_thread *t)
+{
+	uint64_t ns, worst_ns;
+	unsigned int i, j, k, n, wi = 0, wj = 0;
+	unsigned long nr;
+	bool shown[NR_TARGETS][16] = {};
+
+	for (k = 0; k < ARRAY_SIZE(fuzz_ops); k++) {
+		for (ns = 0, nr = 0, i = 0; i < fz.threads; i++) {
+			ns += t[i].op_ns[k];
+			nr += t[i].op_nr[k];
+		}
+		ksft_print_msg("  %-32s %6lu ops %8llu ms\n", fuzz_ops[k].name,
+			       nr, (unsigned long long)ns / 1000000);
+	}
+	for (n = 0; n < 5; n++) {
+		worst_ns = 0;
+		for (i = 0; i < NR_TARGETS; i++) {
+			for (j = 0; j < fuzz_targets[i].nr_ioctls; j++) {
+				for (ns = 0, k = 0; k < fz.threads; k++)
+					ns += t[k].ioctl_ns[i][j];
+				if (!shown[i][j] && ns > worst_ns) {
+					worst_ns = ns;
+					wi = i;
+					wj = j;
+				}
+			}
+		}
+		if (!worst_ns)
+			break;
+		shown[wi][wj] = true;
+		ksft_print_msg("  ioctl %s on %s: %llu ms\n",
+			       fuzz_targets[wi].ioctls[wj].name,
+			       fuzz_targets[wi].name,
+			       (unsigned long long)worst_ns / 1000000);
+	}
+}
+
 /* Run @ops operations split over the threads (or serially). */
 static void run_phase(const char *what, unsigned long ops, unsigned int phase)
 {
@@ -1090,8 +1161,12 @@ static void run_phase(const char *what, unsigned long ops, unsigned int phase)
 				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (t[i].scratch == MAP_FAILED)
 			ksft_exit_fail_msg("scratch: %s\n", strerror(errno));
-		/* A guard page after it, for the pointers past its end. */
-		munmap(t[i].scratch + SCRATCH_LEN, SZ_4K);
+		/*
+		 * A guard page after it, for the pointers past its end and
+		 * the kernel's writes through them: PROT_NONE, so that no
+		 * mapping of the program's own can ever be placed there.
+		 */
+		mprotect(t[i].scratch + SCRATCH_LEN, SZ_4K, PROT_NONE);
 	}
 	if (fz.serial) {
 		for (n = 0; n < ops; n++) {
@@ -1111,10 +1186,11 @@ static void run_phase(const char *what, unsigned long ops, unsigned int phase)
 	for (i = 0; i < fz.threads; i++) {
 		for (k = 0; k < 4; k++)
 			sum[k] += t[i].counts[k];
-		munmap(t[i].scratch, SCRATCH_LEN);
+		munmap(t[i].scratch, SCRATCH_LEN + SZ_4K);
 	}
 	ksft_print_msg("%s: %lu ioctls (%lu failed), %lu mmaps (%lu failed)\n",
 		       what, sum[0] + sum[1], sum[1], sum[2] + sum[3], sum[3]);
+	print_profile(t);
 }
 
 int main(void)
