@@ -44,10 +44,10 @@
 #define SLOT_PAGES		(SLOT_LEN / PG)
 #define GPA1			(16 * SZ_1M)
 #define ACCESSORS		2
-#define ACCESSOR_ROUNDS		6000
-#define UNMAPPER_ROUNDS		1000
-#define DELETER_ROUNDS		500
-#define CLOSER_ROUNDS		60
+#define ACCESSOR_ROUNDS		2000
+#define UNMAPPER_ROUNDS		400
+#define DELETER_ROUNDS		200
+#define CLOSER_ROUNDS		30
 #define SEED			0x766d7374UL	/* "vmst" */
 
 /* Byte of page @pg of the memfd (slot 1 starts at its page SLOT_PAGES). */
