@@ -717,11 +717,11 @@ TEST_F_TIMEOUT(lazymap_stress, all_at_once, 1200)
 
 /* Listener stress: rounds of each worker, fixed. */
 #define CYCLERS			2
-#define CYCLER_CALLS		40
+#define CYCLER_CALLS		25
 #define CYCLE_ROUNDS		256
-#define LZAPPER_ROUNDS		1000
-#define LREVOKER_ROUNDS		500
-#define LCLOSER_ROUNDS		40
+#define LZAPPER_ROUNDS		600
+#define LREVOKER_ROUNDS		300
+#define LCLOSER_ROUNDS		25
 
 struct listen_ctx {
 	int dev_fd;
