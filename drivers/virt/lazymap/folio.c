@@ -90,6 +90,20 @@ static const struct address_space_operations lazymap_folio_aops = {
 };
 
 /*
+ * A space has a fixed size: truncate() and other attribute changes from
+ * userspace, through a file of the space (lazymap_space_file()), fail.
+ */
+static int lazymap_folio_setattr(struct mnt_idmap *idmap,
+				 struct dentry *dentry, struct iattr *attr)
+{
+	return -EINVAL;
+}
+
+static const struct inode_operations lazymap_folio_iops = {
+	.setattr = lazymap_folio_setattr,
+};
+
+/*
  * An own inode of a folio space: its page cache holds the space's memory.
  * Large folios (THP) allowed; not migrated or reclaimed (listeners map the
  * pfns: AS_INACCESSIBLE, which also means unevictable), never written back.
@@ -101,6 +115,7 @@ void lazymap_folio_inode_init(struct lazymap_space *space)
 	space->inode->i_private = space;
 	/* A regular file's page cache, for generic_error_remove_folio(). */
 	space->inode->i_mode |= S_IFREG;
+	space->inode->i_op = &lazymap_folio_iops;
 	mapping->a_ops = &lazymap_folio_aops;
 	mapping_set_gfp_mask(mapping, GFP_HIGHUSER);
 	mapping_set_large_folios(mapping);

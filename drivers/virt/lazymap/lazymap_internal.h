@@ -69,6 +69,11 @@ struct lazymap_space {
 	 * read under it for a stable answer; RCU mode keeps reads safe.
 	 */
 	struct maple_tree revoked;
+	/*
+	 * Private page offsets (lazymap_make_private()): closed to host VMAs,
+	 * open to listeners.  Same locking as @revoked.
+	 */
+	struct maple_tree private_ranges;
 
 	/* Protects @vmas: the tracked VMA records (struct lazymap_vma). */
 	struct mutex vmas_lock;
@@ -142,6 +147,8 @@ struct lazymap_vma {
 
 /* folio.c */
 void lazymap_folio_inode_init(struct lazymap_space *space);
+bool lazymap_host_denied(struct lazymap_space *space, pgoff_t start,
+			 pgoff_t end);
 
 /* listener.c */
 void lazymap_listeners_init(struct lazymap_space *space);

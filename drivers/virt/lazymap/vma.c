@@ -308,7 +308,7 @@ static vm_fault_t lazymap_vma_huge_fault(struct vm_fault *vmf,
 		ret = VM_FAULT_SIGBUS;
 		goto out_unlock;
 	}
-	if (lazymap_range_revoked(space, pgoff, pgoff + (1UL << order))) {
+	if (lazymap_host_denied(space, pgoff, pgoff + (1UL << order))) {
 		/* A huge block partly revoked: let the PTE fault decide. */
 		ret = order ? VM_FAULT_FALLBACK : VM_FAULT_SIGBUS;
 		goto out_unlock;
@@ -435,7 +435,7 @@ static unsigned int lazymap_folio_want(struct lazymap_space *space,
 	    lazymap_fault_fits(vma->vm_start, vma->vm_end, vma->vm_pgoff,
 			       vmf->address, HPAGE_PMD_ORDER, &addr, &block) ||
 	    ((u64)block + HPAGE_PMD_NR) << PAGE_SHIFT > space->size ||
-	    lazymap_range_revoked(space, block, block + HPAGE_PMD_NR))
+	    lazymap_host_denied(space, block, block + HPAGE_PMD_NR))
 		return 0;
 	return HPAGE_PMD_ORDER;
 }
@@ -463,7 +463,7 @@ static int lazymap_folio_level(struct lazymap_space *space,
 
 	if (folio_order(folio) != HPAGE_PMD_ORDER)
 		return LAZYMAP_LEVEL_PTE;
-	if (lazymap_range_revoked(space, folio->index,
+	if (lazymap_host_denied(space, folio->index,
 				  folio_next_index(folio))) {
 		if (!pmd_none(pmdp_get_lockless(vmf->pmd)))
 			return LAZYMAP_LEVEL_PTE;
@@ -523,13 +523,15 @@ static vm_fault_t lazymap_vma_folio_fault(struct vm_fault *vmf)
 	vm_fault_t ret;
 	int err;
 
-	/* lazymap_mmap() checked the VMA against the size, but be sure. */
-	if (WARN_ON_ONCE(((u64)pgoff + 1) << PAGE_SHIFT > space->size))
+	/* A folio space's VMA may reach past its end, as a file's. */
+	if (((u64)pgoff + 1) << PAGE_SHIFT > space->size) {
+		this_cpu_inc(space->fault_stats->sigbus);
 		return VM_FAULT_SIGBUS;
+	}
 
 	down_read(space->gate);
 	if ((space->ops->accessible && !space->ops->accessible(space)) ||
-	    lazymap_range_revoked(space, pgoff, pgoff + 1)) {
+	    lazymap_host_denied(space, pgoff, pgoff + 1)) {
 		ret = VM_FAULT_SIGBUS;
 		goto out_unlock;
 	}
@@ -613,7 +615,8 @@ static const struct vm_operations_struct lazymap_folio_vma_ops = {
  * Installs no page table entry: every page is mapped by a fault.
  *
  * Return: 0; -EINVAL for a private mapping, a file not on the space's
- * mapping, or a range beyond the space; -ENOMEM.
+ * mapping, or a range beyond the space (pfn and page spaces: a folio
+ * space's VMA may reach past the end, where faults get SIGBUS); -ENOMEM.
  */
 int lazymap_mmap(struct lazymap_space *space, struct vm_area_struct *vma)
 {
@@ -624,8 +627,13 @@ int lazymap_mmap(struct lazymap_space *space, struct vm_area_struct *vma)
 		return -EINVAL;
 	if (!vma->vm_file || vma->vm_file->f_mapping != space->mapping)
 		return -EINVAL;
+	/*
+	 * Pfn and page spaces map nothing past their end; a folio space's
+	 * VMA may, as a file's: faults there get SIGBUS.
+	 */
 	if (check_shl_overflow((u64)vma->vm_pgoff, PAGE_SHIFT, &start) ||
-	    check_add_overflow(start, (u64)len, &end) || end > space->size)
+	    check_add_overflow(start, (u64)len, &end) ||
+	    (end > space->size && space->kind != LAZYMAP_KIND_FOLIO))
 		return -EINVAL;
 
 	vma->vm_page_prot = lazymap_space_pgprot(space, vma->vm_page_prot);
