@@ -749,8 +749,8 @@ static void lazymap_scrub_folios(struct lazymap_space *space, pgoff_t first,
  * are not private are left as they are, also by @scrub.
  *
  * Context: may sleep; takes the gate for write.
- * Return: 0, -EINVAL for an empty range, one beyond the space or a space
- * that is not a folio space, -ENOMEM (nothing changed, nothing zeroed).
+ * Return: 0, or -EINVAL for an empty range, one beyond the space or a
+ * space that is not a folio space (nothing changed); cannot fail otherwise.
  */
 int lazymap_make_shared(struct lazymap_space *space, pgoff_t start,
 			pgoff_t end, bool scrub)
@@ -767,8 +767,13 @@ int lazymap_make_shared(struct lazymap_space *space, pgoff_t start,
 		return ret;
 
 	guard(rwsem_write)(space->gate);
-	ret = mas_preallocate(&mas, NULL, GFP_KERNEL_ACCOUNT);
-	if (ret)
+	/*
+	 * Giving memory back cannot fail (its consumer has already taken it
+	 * from the listeners): the few maple nodes a split of a private
+	 * range needs are __GFP_NOFAIL, as the mm's own unmap's are.
+	 */
+	ret = mas_preallocate(&mas, NULL, GFP_KERNEL_ACCOUNT | __GFP_NOFAIL);
+	if (WARN_ON_ONCE(ret))
 		return ret;
 	if (scrub) {
 		MA_STATE(walk, &space->private_ranges, first, first);

@@ -464,7 +464,7 @@ static int lazymap_folio_level(struct lazymap_space *space,
 	if (folio_order(folio) != HPAGE_PMD_ORDER)
 		return LAZYMAP_LEVEL_PTE;
 	if (lazymap_host_denied(space, folio->index,
-				  folio_next_index(folio))) {
+				folio_next_index(folio))) {
 		if (!pmd_none(pmdp_get_lockless(vmf->pmd)))
 			return LAZYMAP_LEVEL_PTE;
 		err = apply_to_page_range(vma->vm_mm, vmf->address & PAGE_MASK,

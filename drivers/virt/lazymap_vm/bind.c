@@ -19,7 +19,8 @@
  * the stage-2 entries under mmu_lock.  LEND makes the range private in the
  * space (lazymap_make_private()): host faults there SIGBUS; when the range
  * comes back (unmap, slot deletion) the guest's entries go first, then the
- * memory is zeroed and handed back (lazymap_make_shared()).
+ * memory is zeroed and handed back (lazymap_make_shared(), which cannot
+ * fail).
  *
  * The Gunyah v16 bindings this follows had an inverted overlap test, an
  * off-by-one at a range's end, head and tail trims swapped, an end delta
@@ -28,7 +29,6 @@
  */
 #include <linux/file.h>
 #include <linux/mm.h>
-#include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -85,17 +85,25 @@ static void lazymap_vm_drop_s2(struct lazymap_vm *vm, u64 gfn, u64 npages)
 	write_unlock(&vm->mmu_lock);
 }
 
-/*
- * Hand a lent range back to the host, zeroed.  Giving memory back cannot
- * fail: on -ENOMEM (the maple tree's nodes) wait and try again, as the mm
- * does when it unmaps; until then the range stays private, so the host
- * never sees the guest's data.
- */
+/* Hand a lent range back to the host, zeroed (cannot fail). */
 static void lazymap_vm_reclaim(struct lazymap_vm_gmem *gmem, u64 pgoff,
 			       u64 npages)
 {
-	while (lazymap_make_shared(gmem->space, pgoff, pgoff + npages, true))
-		memalloc_retry_wait(GFP_KERNEL);
+	WARN_ON_ONCE(lazymap_make_shared(gmem->space, pgoff, pgoff + npages,
+					 true));
+}
+
+/*
+ * Remove guest frames [first, last] from the VM's tree.  Taking a binding
+ * away cannot fail (a slot's deletion, a guest_memfd's last close), but a
+ * maple tree store may need a node even to erase: __GFP_NOFAIL, as for the
+ * few nodes the mm itself needs to unmap.
+ */
+static void lazymap_vm_bindings_clear(struct lazymap_vm *vm, u64 first,
+				      u64 last)
+{
+	WARN_ON_ONCE(mtree_store_range(&vm->bindings, first, last, NULL,
+				       GFP_KERNEL_ACCOUNT | __GFP_NOFAIL));
 }
 
 /**
@@ -192,7 +200,7 @@ shared:
 	if (flags & LAZYMAP_VM_MAP_LEND)
 		lazymap_vm_reclaim(gmem, pgoff, npages);
 erase:
-	mtree_erase(&vm->bindings, gfn);
+	lazymap_vm_bindings_clear(vm, gfn, gfn + npages - 1);
 free:
 	kfree(b);
 	return ret;
@@ -227,7 +235,7 @@ static void lazymap_vm_binding_detach(struct lazymap_vm *vm,
 void lazymap_vm_unbind(struct lazymap_vm *vm, struct lazymap_vm_binding *b)
 {
 	lockdep_assert_held_write(&vm->slots_lock);
-	mtree_erase(&vm->bindings, b->gfn);
+	lazymap_vm_bindings_clear(vm, b->gfn, b->gfn + b->npages - 1);
 	lazymap_vm_binding_detach(vm, b, true);
 	kfree(b);
 }
@@ -293,7 +301,7 @@ static int lazymap_vm_unmap_mem(struct lazymap_vm *vm,
 	/*
 	 * The only step that can fail: it splits the tree's entry, leaving
 	 * the pieces mapped to @b.  Overwriting a piece's exact range later
-	 * allocates nothing.
+	 * needs no node (and may not fail anyway).
 	 */
 	ret = mtree_store_range(&vm->bindings, gfn, gfn + npages - 1, NULL,
 				GFP_KERNEL_ACCOUNT);
@@ -304,7 +312,7 @@ static int lazymap_vm_unmap_mem(struct lazymap_vm *vm,
 	if (t) {
 		WARN_ON_ONCE(mtree_store_range(&vm->bindings, t->gfn,
 					       t->gfn + tail - 1, t,
-					       GFP_KERNEL_ACCOUNT));
+					       GFP_KERNEL_ACCOUNT | __GFP_NOFAIL));
 		WARN_ON_ONCE(lazymap_listener_register(gmem->space, &t->listener,
 						       t->pgoff, t->pgoff + tail));
 		interval_tree_insert(&t->file_node, &gmem->bindings);
@@ -416,7 +424,8 @@ void lazymap_vm_gmem_release_bindings(struct lazymap_vm_gmem *gmem)
 		if (b->slot) {
 			lazymap_vm_binding_detach(vm, b, false);
 		} else {
-			mtree_erase(&vm->bindings, b->gfn);
+			lazymap_vm_bindings_clear(vm, b->gfn,
+						  b->gfn + b->npages - 1);
 			lazymap_vm_binding_detach(vm, b, false);
 			kfree(b);
 		}

@@ -180,15 +180,68 @@ static int lazymap_vm_gmem_mmap(struct file *file, struct vm_area_struct *vma)
 	return lazymap_mmap(gmem->space, vma);
 }
 
-static int lazymap_vm_gmem_release(struct inode *inode, struct file *file)
+/**
+ * lazymap_vm_gmem_alloc() - a guest_memfd's memory, without its file
+ * @vm: the VM; the guest_memfd takes a reference
+ * @size: bytes, checked by the caller
+ * @flags: LAZYMAP_VM_GUEST_MEMFD_FLAG_*, checked by the caller
+ *
+ * Return: the guest_memfd or an ERR_PTR() (-ENOMEM).
+ */
+VISIBLE_IF_KUNIT struct lazymap_vm_gmem *
+lazymap_vm_gmem_alloc(struct lazymap_vm *vm, u64 size, u64 flags)
 {
-	struct lazymap_vm_gmem *gmem = file->private_data;
+	struct lazymap_space_params params = {
+		.ops = &lazymap_vm_gmem_ops,
+		.kind = LAZYMAP_KIND_FOLIO,
+		.size = size,
+	};
+	struct lazymap_vm_gmem *gmem;
+
+	gmem = kzalloc(sizeof(*gmem), GFP_KERNEL_ACCOUNT);
+	if (!gmem)
+		return ERR_PTR(-ENOMEM);
+	gmem->size = size;
+	gmem->flags = flags;
+	gmem->bindings = RB_ROOT_CACHED;
+	/* Unique in debugfs lazymap/, as the VMs' directories are. */
+	snprintf(gmem->name, sizeof(gmem->name), "gmem-%d-%d",
+		 task_tgid_nr(current), atomic_inc_return(&lazymap_vm_gmem_seq));
+	params.name = gmem->name;
+	params.private = gmem;
+	gmem->space = lazymap_space_create(&params);
+	if (IS_ERR(gmem->space)) {
+		struct lazymap_space *err = gmem->space;
+
+		kfree(gmem);
+		return ERR_CAST(err);
+	}
+	kref_get(&vm->refs);
+	gmem->vm = vm;
+	return gmem;
+}
+EXPORT_SYMBOL_IF_KUNIT(lazymap_vm_gmem_alloc);
+
+/**
+ * lazymap_vm_gmem_free() - a guest_memfd's last close
+ * @gmem: from lazymap_vm_gmem_alloc()
+ *
+ * Takes every binding back, then drops the space and the VM reference.
+ */
+VISIBLE_IF_KUNIT void lazymap_vm_gmem_free(struct lazymap_vm_gmem *gmem)
+{
 	struct lazymap_vm *vm = gmem->vm;
 
 	lazymap_vm_gmem_release_bindings(gmem);
 	lazymap_space_put(gmem->space);
 	kfree(gmem);
 	lazymap_vm_put(vm);
+}
+EXPORT_SYMBOL_IF_KUNIT(lazymap_vm_gmem_free);
+
+static int lazymap_vm_gmem_release(struct inode *inode, struct file *file)
+{
+	lazymap_vm_gmem_free(file->private_data);
 	return 0;
 }
 
@@ -240,13 +293,8 @@ struct lazymap_vm_gmem *lazymap_vm_gmem_get_file(struct lazymap_vm *vm,
 int lazymap_vm_create_guest_memfd(struct lazymap_vm *vm, void __user *argp)
 {
 	struct lazymap_vm_create_guest_memfd args;
-	struct lazymap_space_params params = {
-		.ops = &lazymap_vm_gmem_ops,
-		.kind = LAZYMAP_KIND_FOLIO,
-	};
 	struct lazymap_vm_gmem *gmem;
 	struct file *file;
-	char name[40];
 	int fd, ret;
 
 	if (copy_from_user(&args, argp, sizeof(args)))
@@ -261,28 +309,14 @@ int lazymap_vm_create_guest_memfd(struct lazymap_vm *vm, void __user *argp)
 	    !IS_ALIGNED(args.size, SZ_2M))
 		return -EINVAL;
 
-	gmem = kzalloc(sizeof(*gmem), GFP_KERNEL_ACCOUNT);
-	if (!gmem)
-		return -ENOMEM;
-	gmem->size = args.size;
-	gmem->flags = args.flags;
-	gmem->bindings = RB_ROOT_CACHED;
-	/* Unique in debugfs lazymap/, as the VMs' directories are. */
-	snprintf(name, sizeof(name), "gmem-%d-%d", task_tgid_nr(current),
-		 atomic_inc_return(&lazymap_vm_gmem_seq));
-	params.name = name;
-	params.size = args.size;
-	params.private = gmem;
-	gmem->space = lazymap_space_create(&params);
-	if (IS_ERR(gmem->space)) {
-		ret = PTR_ERR(gmem->space);
-		goto free_gmem;
-	}
+	gmem = lazymap_vm_gmem_alloc(vm, args.size, args.flags);
+	if (IS_ERR(gmem))
+		return PTR_ERR(gmem);
 
 	fd = get_unused_fd_flags(0);
 	if (fd < 0) {
 		ret = fd;
-		goto put_space;
+		goto free;
 	}
 	file = lazymap_space_file(gmem->space, "[lazymap-gmem]",
 				  O_RDWR | O_LARGEFILE, &lazymap_vm_gmem_fops);
@@ -291,16 +325,12 @@ int lazymap_vm_create_guest_memfd(struct lazymap_vm *vm, void __user *argp)
 		goto put_fd;
 	}
 	file->private_data = gmem;
-	kref_get(&vm->refs);
-	gmem->vm = vm;
 	fd_install(fd, file);
 	return fd;
 
 put_fd:
 	put_unused_fd(fd);
-put_space:
-	lazymap_space_put(gmem->space);
-free_gmem:
-	kfree(gmem);
+free:
+	lazymap_vm_gmem_free(gmem);
 	return ret;
 }

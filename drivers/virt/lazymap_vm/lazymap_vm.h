@@ -185,6 +185,7 @@ struct lazymap_vm_slot {
  * @size: bytes
  * @flags: LAZYMAP_VM_GUEST_MEMFD_FLAG_*
  * @bindings: its bindings by page offset range (vm->slots_lock)
+ * @name: its space's name (debugfs lazymap/<name>/)
  */
 struct lazymap_vm_gmem {
 	struct lazymap_vm *vm;
@@ -192,6 +193,7 @@ struct lazymap_vm_gmem {
 	u64 size;
 	u64 flags;
 	struct rb_root_cached bindings;
+	char name[32];
 };
 
 /**
@@ -344,6 +346,11 @@ int lazymap_vm_create_guest_memfd(struct lazymap_vm *vm, void __user *argp);
 struct lazymap_vm_gmem *lazymap_vm_gmem_get_file(struct lazymap_vm *vm,
 						 unsigned int fd,
 						 struct file **filep);
+#if IS_ENABLED(CONFIG_KUNIT)
+struct lazymap_vm_gmem *lazymap_vm_gmem_alloc(struct lazymap_vm *vm, u64 size,
+					      u64 flags);
+void lazymap_vm_gmem_free(struct lazymap_vm_gmem *gmem);
+#endif
 
 /* bind.c */
 #define LAZYMAP_VM_MAP_KINDS	(LAZYMAP_VM_MAP_LEND | LAZYMAP_VM_MAP_SHARE)

@@ -3,7 +3,7 @@
  * Wrappers of the ioctls of /dev/lazymap-vm (interface in
  * include/uapi/linux/lazymap_vm.h), shared by the vm_*.c selftests and
  * bench_vm.c: a VM, its vCPUs and memory slots, one guest access, the slot
- * lock, the dirty log and the VM's counters.
+ * lock, the dirty log, the VM's counters, guest_memfds and their bindings.
  *
  * Like lazymap_util.h, everything is static and depends only on libc.
  * Functions returning int return 0 (or a value: an fd, a count) on success
@@ -216,6 +216,55 @@ static inline long long lmvm_status_kb(const char *name)
 	}
 	fclose(f);
 	return kb;
+}
+
+/* CREATE_GUEST_MEMFD of @size bytes with @flags: the fd or -errno. */
+static inline int lmvm_create_gmem(int vm_fd, __u64 size, __u64 flags)
+{
+	struct lazymap_vm_create_guest_memfd args = {
+		.size = size,
+		.flags = flags,
+	};
+
+	return lmvm_ret(ioctl(vm_fd, LAZYMAP_VM_CREATE_GUEST_MEMFD, &args));
+}
+
+/* MAP_MEM: bind (or with LAZYMAP_VM_MAP_UNMAP unmap) a guest_memfd range. */
+static inline int lmvm_map_mem(int vm_fd, __u64 gpa, __u32 flags, int gmem_fd,
+			       __u64 offset, __u64 size)
+{
+	struct lazymap_vm_map_mem args = {
+		.guest_addr = gpa,
+		.flags = flags,
+		.guest_memfd = gmem_fd,
+		.offset = offset,
+		.size = size,
+	};
+
+	return lmvm_ret(ioctl(vm_fd, LAZYMAP_VM_MAP_MEM, &args));
+}
+
+static inline int lmvm_unmap_mem(int vm_fd, __u64 gpa, int gmem_fd,
+				 __u64 offset, __u64 size)
+{
+	return lmvm_map_mem(vm_fd, gpa, LAZYMAP_VM_MAP_UNMAP, gmem_fd, offset,
+			    size);
+}
+
+/* A GUEST_MEMFD slot (REGION2) of @size bytes at @gpa: 0 or -errno. */
+static inline int lmvm_set_gmem_region(int vm_fd, __u32 slot, __u64 gpa,
+				       __u64 size, int gmem_fd, __u64 offset)
+{
+	struct lazymap_vm_userspace_memory_region2 r = {
+		.slot = slot,
+		.flags = LAZYMAP_VM_MEM_GUEST_MEMFD,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.guest_memfd = gmem_fd,
+		.guest_memfd_offset = offset,
+	};
+
+	return lmvm_set_region2(vm_fd, &r);
 }
 
 #endif /* __LAZYMAP_VM_UTIL_H */
