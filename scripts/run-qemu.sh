@@ -130,6 +130,7 @@ for attempt in 1 2 3; do
 done
 
 if [ "$mode" = demo ]; then
+	"$HERE/splat-scan.sh" "$log" || { echo "demo: kernel splat, log: $log" >&2; exit 1; }
 	demo_report "$log"
 	exit $?
 fi

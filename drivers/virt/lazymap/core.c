@@ -315,9 +315,11 @@ EXPORT_SYMBOL_GPL(lazymap_space_mapping);
  * space alive for as long as the file can reach it (e.g. drops its
  * reference in @fops->release).
  *
+ * The file holds a reference to @fops->owner, as anon_inode_getfile()'s do.
+ *
  * Context: may sleep.
  * Return: the file, ERR_PTR(-EINVAL) for a space with an adopted mapping,
- * or an allocation error.
+ * ERR_PTR(-ENOENT) if @fops->owner is going away, or an allocation error.
  */
 struct file *lazymap_space_file(struct lazymap_space *space, const char *name,
 				int flags, const struct file_operations *fops)
@@ -326,10 +328,15 @@ struct file *lazymap_space_file(struct lazymap_space *space, const char *name,
 
 	if (!space->inode)
 		return ERR_PTR(-EINVAL);
+	/* __fput() drops it, as for anon_inode_getfile()'s files. */
+	if (!try_module_get(fops->owner))
+		return ERR_PTR(-ENOENT);
 	ihold(space->inode);
 	file = alloc_file_pseudo(space->inode, lazymap_mnt, name, flags, fops);
-	if (IS_ERR(file))
+	if (IS_ERR(file)) {
 		iput(space->inode);
+		module_put(fops->owner);
+	}
 	return file;
 }
 EXPORT_SYMBOL_GPL(lazymap_space_file);
