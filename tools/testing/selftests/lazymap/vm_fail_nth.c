@@ -581,4 +581,61 @@ TEST_FAIL_NTH(gmem_slot_create, true)
 	return ret;
 }
 
+/* MAP_MEM SHARE: a failed one binds nothing; the host keeps its access. */
+TEST_FAIL_NTH(map_mem_share, true)
+{
+	int ret;
+
+	ASSERT_EQ(0, sigbus_install());
+	add_gmem(_metadata, self);
+	fail_nth_enable();
+	ret = lmvm_map_mem(self->vm_fd, GPA, LAZYMAP_VM_MAP_SHARE |
+			   LAZYMAP_VM_MAP_READ, self->gmem_fd, 0, MEM_LEN);
+	fail_nth_disable();
+	EXPECT_EQ(0U, gmem_sigbus(self, 0, MEM_PAGES));
+	EXPECT_EQ(ret ? 1 : 0, probe(self, self->vcpu_fd, GPA));
+	return ret;
+}
+
+/*
+ * fallocate() allocating a bound range: a failure leaves what it did not
+ * allocate to be allocated by the next access; the data is what it was.
+ */
+TEST_FAIL_NTH(gmem_fallocate, true)
+{
+	int fd, ret;
+
+	fd = lmvm_create_gmem(self->vm_fd, 2 * MEM_LEN, 0);
+	ASSERT_LE(0, fd);
+	self->gmem_fd = fd;
+	ASSERT_EQ(0, lmvm_map_mem(self->vm_fd, GPA, LEND_RW, fd, 0,
+				  2 * MEM_LEN));
+	fail_nth_enable();
+	ret = fallocate(fd, 1 /* FALLOC_FL_KEEP_SIZE */, 0, 2 * MEM_LEN) ?
+	      -errno : 0;
+	fail_nth_disable();
+	/* Zeros, allocated or not: probe() sees no pattern, no MMIO. */
+	EXPECT_EQ(-EIO, probe(self, self->vcpu_fd, GPA + MEM_LEN));
+	return ret;
+}
+
+/* A punch hole allocates nothing it needs: it must not fail. */
+TEST_FAIL_NTH(gmem_punch, false)
+{
+	struct lazymap_vm_stats st;
+	int ret;
+
+	add_gmem(_metadata, self);
+	ASSERT_EQ(0, lmvm_map_mem(self->vm_fd, GPA, LEND_RW, self->gmem_fd, 0,
+				  MEM_LEN));
+	ASSERT_EQ(0, probe(self, self->vcpu_fd, GPA));
+	fail_nth_enable();
+	ret = fallocate(self->gmem_fd, 3 /* KEEP_SIZE | PUNCH_HOLE */, 0,
+			MEM_LEN) ? -errno : 0;
+	fail_nth_disable();
+	ASSERT_EQ(0, lmvm_stats(self->vm_fd, &st));
+	EXPECT_EQ(ret ? MEM_PAGES : 0, st.s2_pages);
+	return ret;
+}
+
 TEST_HARNESS_MAIN
