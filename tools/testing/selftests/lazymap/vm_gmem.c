@@ -21,6 +21,7 @@
  * - GUEST_MEMFD slots: bound LEND|RWX, immutable, not lockable, faulting
  *   (MEMORY_FAULT | PRIVATE) once the guest_memfd is closed;
  * - permissions of a binding: MEMORY_FAULT | PRIVATE, never MMIO;
+ * - memory failure of a bound folio (QEMU): taken from the guest first;
  * - teardown in every order (VM fd, guest_memfd fd, host mapping, a child
  *   holding the fd), with kmemleak checked by the harness;
  * - 2 MiB stage-2 entries for a HUGEPAGE guest_memfd where THP exists;
@@ -809,6 +810,65 @@ TEST_F(gmem, permissions)
 		}
 	}
 	EXPECT_EQ(faults, stats(_metadata, self->vm_fd).memory_faults);
+	close(fd);
+}
+
+#ifndef MADV_HWPOISON
+#define MADV_HWPOISON	100
+#endif
+
+/*
+ * Memory failure of a bound folio (QEMU's Debian kernel; UML and the debug
+ * kernel have no MEMORY_FAILURE): the core takes it from the binding
+ * before truncating it, the frame faults (MEMORY_FAULT | PRIVATE) and the
+ * host gets SIGBUS; its neighbours keep their data; a punch of the offset
+ * makes it usable again, zeroed.
+ */
+TEST_F(gmem, hwpoison)
+{
+	struct lazymap_vm_stats st0, st1;
+	struct lazymap_vm_exit exit;
+	size_t len = 16 * PG;
+	unsigned int i;
+	uint8_t *p, v;
+	int fd;
+
+	fd = lmvm_create_gmem(self->vm_fd, GMEM_SIZE, MMAP);
+	ASSERT_LE(0, fd);
+	p = host_map(fd, GMEM_SIZE);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, len));
+	/* Read only: clean folios, so memory_failure() kills nobody. */
+	for (i = 0; i < len / PG; i++)
+		ASSERT_EQ(0, read_byte(p + i * PG, &v));
+	ASSERT_EQ(0, lmvm_map_mem(self->vm_fd, GPA, SHARE | RW, fd, 0, len));
+	ASSERT_EQ(0, lmvm_read(self->vcpu_fd, GPA, len, self->buf, &exit));
+	st0 = stats(_metadata, self->vm_fd);
+	if (madvise(p + 3 * PG, PG, MADV_HWPOISON)) {
+		munmap(p, GMEM_SIZE);
+		close(fd);
+		if (errno == EINVAL || errno == EPERM)
+			SKIP(return, "MADV_HWPOISON: %s (no MEMORY_FAILURE?)",
+			     strerror(errno));
+		ASSERT_EQ(0, -errno) TH_LOG("the folio was not recovered");
+	}
+	st1 = stats(_metadata, self->vm_fd);
+	EXPECT_EQ(st0.s2_pages - 1, st1.s2_pages);
+	EXPECT_EQ(st0.s2_invalidated + 1, st1.s2_invalidated);
+	EXPECT_EQ(-EFAULT, lmvm_read(self->vcpu_fd, GPA + 3 * PG, 8, self->buf,
+				     &exit));
+	EXPECT_EQ(LMVM_EXIT_MEMORY_FAULT, exit.reason);
+	EXPECT_EQ(LAZYMAP_VM_ACCESS_READ | PRIVATE, exit.flags);
+	EXPECT_EQ(-1, read_byte(p + 3 * PG, &v));
+	EXPECT_EQ(0, lmvm_read(self->vcpu_fd, GPA + 4 * PG, len - 4 * PG,
+			       self->buf, &exit));
+	EXPECT_EQ(LMVM_EXIT_NONE, exit.reason);
+	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+			       3 * PG, PG));
+	EXPECT_EQ(0, lmvm_read(self->vcpu_fd, GPA + 3 * PG, PG, self->buf,
+			       &exit));
+	EXPECT_EQ(-1, zero_check(self->buf, PG));
+	munmap(p, GMEM_SIZE);
 	close(fd);
 }
 
