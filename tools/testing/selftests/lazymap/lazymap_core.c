@@ -138,10 +138,7 @@ FIXTURE_TEARDOWN(lazymap_core)
 {
 	if (self->map)
 		munmap(self->map, self->map_len);
-	if (self->fd >= 0)
-		close(self->fd);
-	if (self->dev_fd >= 0)
-		close(self->dev_fd);
+	lm_close_space(self->dev_fd, self->fd);
 }
 
 /* mmap(MAP_SHARED) [offset, offset + len) of the space as self->map. */

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Helpers of the selftests of the lazymap core through its test provider
- * (lazymap_core and lazymap_huge): the pattern a space's pages are written
- * with, and readers racing with revokes, FILLs and restores of the space
- * (cr_run()).
+ * (lazymap_core, lazymap_huge, lazymap_fail_nth): the pattern a space's
+ * pages are written with, and readers racing with revokes, FILLs and
+ * restores of the space (cr_run()).
  *
  * Like lazymap_util.h, everything is static and depends only on libc.
  * Include after lazymap_harness.h and lazymap_test_util.h.

@@ -63,22 +63,15 @@ static bool lm_huge_setup(struct __test_metadata *_metadata, __u32 flags,
 			  int *dev_fd, int *fd, __u32 *id, void **reserve,
 			  size_t *reserve_len)
 {
-	int ret;
-
 	if (access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK))
 		SKIP(return false, "no transparent hugepages: no huge faults");
-	*dev_fd = open(LAZYMAP_DEV, O_RDWR | O_CLOEXEC);
-	if (*dev_fd < 0)
-		SKIP(return false, "%s: %s", LAZYMAP_DEV, strerror(errno));
-	ret = lm_create(*dev_fd, flags, HUGE_LEN, HUGE_ORDER, id);
-	ASSERT_LE(0, ret)
-		TH_LOG("CREATE 8 MiB, order 9: %s", strerror(-ret));
-	*fd = ret;
+	if (!lm_setup_space_order(_metadata, flags, HUGE_LEN, HUGE_ORDER,
+				  dev_fd, fd, id))
+		return false;
 
 	/* Room for the mapping at any 2 MiB-aligned address plus a skew. */
 	*reserve_len = HUGE_LEN + 2 * SZ_2M;
-	*reserve = mmap(NULL, *reserve_len, PROT_NONE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	*reserve = lm_reserve(*reserve_len);
 	ASSERT_NE(MAP_FAILED, *reserve);
 
 	ASSERT_EQ(0, sigbus_install());
@@ -90,26 +83,7 @@ static void lm_huge_teardown(int dev_fd, int fd, void *reserve,
 {
 	if (reserve && reserve != MAP_FAILED)
 		munmap(reserve, reserve_len);
-	if (fd >= 0)
-		close(fd);
-	if (dev_fd >= 0)
-		close(dev_fd);
-}
-
-/*
- * Map @len of space @fd from @offset at the first 2 MiB-aligned address
- * of @reserve plus @skew: the address, or NULL.
- */
-static volatile uint8_t *lm_huge_map_in(void *reserve, int fd,
-					size_t offset, size_t len,
-					size_t skew)
-{
-	uintptr_t a = ((uintptr_t)reserve + SZ_2M - 1) & ~(SZ_2M - 1);
-	void *p;
-
-	p = mmap((void *)(a + skew), len, PROT_READ | PROT_WRITE,
-		 MAP_SHARED | MAP_FIXED, fd, offset);
-	return p == MAP_FAILED ? NULL : p;
+	lm_close_space(dev_fd, fd);
 }
 
 FIXTURE(lazymap_huge) {
