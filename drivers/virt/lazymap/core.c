@@ -10,7 +10,8 @@
  * back from every host process is one unmap_mapping_range().  Secondary
  * MMUs (guest stage 2) register listeners on page offset ranges
  * (listener.c) and are invalidated right after the host page tables, under
- * the same gate.  Folio spaces' page cache and launder: folio.c.
+ * the same gate.  Folio spaces' page cache, their fault and launder:
+ * folio.c.
  */
 #define pr_fmt(fmt) "lazymap: " fmt
 

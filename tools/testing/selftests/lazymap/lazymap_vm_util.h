@@ -8,6 +8,8 @@
  * Like lazymap_util.h, everything is static and depends only on libc.
  * Functions returning int return 0 (or a value: an fd, a count) on success
  * and a negative errno value on failure, errno left as the ioctl set it.
+ * Include after lazymap_harness.h, if at all: the fixture helper
+ * lmvm_setup_vm() exists only then.
  */
 #ifndef __LAZYMAP_VM_UTIL_H
 #define __LAZYMAP_VM_UTIL_H
@@ -266,5 +268,25 @@ static inline int lmvm_set_gmem_region(int vm_fd, __u32 slot, __u64 gpa,
 
 	return lmvm_set_region2(vm_fd, &r);
 }
+#ifdef __KSELFTEST_HARNESS_H
+/*
+ * The start of a fixture setup: open /dev/lazymap-vm into *@dev_fd,
+ * require 4 KiB pages, create a VM into *@vm_fd and its vCPU 0 into
+ * *@vcpu_fd, all ASSERTed.
+ */
+static inline void lmvm_setup_vm(struct __test_metadata *_metadata,
+				 int *dev_fd, int *vm_fd, int *vcpu_fd)
+{
+	*dev_fd = lmvm_open_dev();
+	ASSERT_LE(0, *dev_fd)
+		TH_LOG("%s: %s (is lazymap-vm built in or loaded?)",
+		       LAZYMAP_VM_DEV, strerror(-*dev_fd));
+	ASSERT_EQ(4096, sysconf(_SC_PAGESIZE));
+	*vm_fd = lmvm_create_vm(*dev_fd, 0);
+	ASSERT_LE(0, *vm_fd) TH_LOG("CREATE_VM: %s", strerror(-*vm_fd));
+	*vcpu_fd = lmvm_create_vcpu(*vm_fd, 0);
+	ASSERT_LE(0, *vcpu_fd) TH_LOG("CREATE_VCPU: %s", strerror(-*vcpu_fd));
+}
+#endif
 
 #endif /* __LAZYMAP_VM_UTIL_H */

@@ -14,6 +14,7 @@ UML_TESTS  := lazymap_core lazymap_fail_nth lazymap_mdev \
 	      vm_memslot vm_access vm_fail_nth vm_gmem
 QEMU_TESTS := vfio_pci_stock lazymap_core vfio_pci_lazymap lazymap_mdev lazymap_hwpoison \
 	      lazymap_stress vm_access vm_vfio vm_gmem
+QEMU_TESTS += lazymap_huge
 QEMU_DEBUG_TESTS := $(QEMU_TESTS) $(filter-out $(QEMU_TESTS),$(UML_TESTS))
 # Benchmarks (`make bench`): built, but not run as tests.
 BENCH_TESTS := bench_vfio bench_core bench_vm bench_gmem

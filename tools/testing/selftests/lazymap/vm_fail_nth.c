@@ -49,8 +49,6 @@
 #define MEM_PAGES	(MEM_LEN / PG)
 #define GPA		0x100000000ULL
 #define GPA2		0x200000000ULL
-/* Seconds per sweep: UML with KASAN and lockdep is slow. */
-#define FAIL_NTH_TIMEOUT	300
 
 FIXTURE(vm_fail_nth) {
 	int dev_fd;
@@ -93,14 +91,7 @@ FIXTURE_SETUP(vm_fail_nth)
 	self->mem = MAP_FAILED;
 	self->buf = MAP_FAILED;
 	self->lck0 = lmvm_status_kb("VmLck");
-	self->dev_fd = lmvm_open_dev();
-	ASSERT_LE(0, self->dev_fd)
-		TH_LOG("%s: %s (is lazymap-vm built in or loaded?)",
-		       LAZYMAP_VM_DEV, strerror(-self->dev_fd));
-	self->vm_fd = lmvm_create_vm(self->dev_fd, 0);
-	ASSERT_LE(0, self->vm_fd);
-	self->vcpu_fd = lmvm_create_vcpu(self->vm_fd, 0);
-	ASSERT_LE(0, self->vcpu_fd);
+	lmvm_setup_vm(_metadata, &self->dev_fd, &self->vm_fd, &self->vcpu_fd);
 	self->mem = mmap(NULL, MEM_LEN, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, self->mem);
@@ -144,59 +135,11 @@ FIXTURE_TEARDOWN(vm_fail_nth)
 }
 
 /*
- * TEST_FAIL_NTH(fixture, name, allocates) { body }: the body arms fail-nth
- * with fail_nth_enable() right before the operation under test and disarms
- * it with fail_nth_disable() right after, checks the state the operation
- * left and returns 0 or its -errno.  The fixture is torn down and set up
- * again around each iteration.  An operation that @allocates must reach
- * an injected failure at least once (and, persistent, fail with ENOMEM);
- * one that does not must never fail.
+ * TEST_FAIL_NTH(name, allocates) { body }: the sweep of one operation on
+ * the vm_fail_nth fixture, see __TEST_FAIL_NTH().
  */
 #define TEST_FAIL_NTH(name, allocates)						\
-	static int test_nth_##name(struct __test_metadata *_metadata,		\
-				   FIXTURE_DATA(vm_fail_nth) *self,		\
-				   const FIXTURE_VARIANT(vm_fail_nth) *variant,	\
-				   struct fail_nth_state *_nth_state);		\
-	TEST_F_TIMEOUT(vm_fail_nth, name, FAIL_NTH_TIMEOUT)			\
-	{									\
-		struct fail_nth_state nth_state = {};				\
-		int ret;							\
-										\
-		if (!have_fault_injection)					\
-			SKIP(return, "no fail-nth or failslab in debugfs");	\
-		if (variant->persistent && !have_persistent)			\
-			SKIP(return, "no make-it-fail or failslab knobs");	\
-		fail_nth_first(_metadata, &nth_state, variant->persistent);	\
-		/* Without injection the operation must just work. */		\
-		ret = test_nth_##name(_metadata, self, variant, &nth_state);	\
-		ASSERT_EQ(0, ret)						\
-			TH_LOG("without fault injection: %s", strerror(-ret));	\
-		do {								\
-			vm_fail_nth_teardown(_metadata, self, variant);		\
-			ASSERT_GT(FAIL_NTH_MAX, nth_state.iteration);		\
-			nth_state.iteration++;					\
-			vm_fail_nth_setup(_metadata, self, variant);		\
-			ret = test_nth_##name(_metadata, self, variant,		\
-					      &nth_state);			\
-			fail_nth_check(_metadata, &nth_state, ret);		\
-		} while (nth_state.injected);					\
-		vm_fail_nth_teardown(_metadata, self, variant);			\
-		fail_nth_last(&nth_state);					\
-		TH_LOG("%u injected failures, %u of them returned ENOMEM",	\
-		       nth_state.nr_injected, nth_state.nr_enomem);		\
-		if (allocates) {						\
-			ASSERT_LT(0U, nth_state.nr_injected);			\
-			if (variant->persistent)				\
-				ASSERT_LT(0U, nth_state.nr_enomem);		\
-		} else {							\
-			ASSERT_EQ(0U, nth_state.nr_enomem);			\
-		}								\
-	}									\
-	static int test_nth_##name(						\
-		struct __test_metadata *_metadata,				\
-		FIXTURE_DATA(vm_fail_nth) *self,				\
-		const FIXTURE_VARIANT(vm_fail_nth) *variant,			\
-		struct fail_nth_state *_nth_state)
+	__TEST_FAIL_NTH(vm_fail_nth, name, allocates, (void)0, (void)0)
 
 /* A slot of the fixture's memory at @gpa, with @flags. */
 static void add_slot(struct __test_metadata *_metadata,
