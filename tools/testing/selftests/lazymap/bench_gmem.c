@@ -284,8 +284,7 @@ int main(void)
 	printf("# BENCH %-34s %10s %10s %8s %13s\n", "metric", "value",
 	       "baseline", "ratio", "(range)");
 	for (k = 0; k < NR_KINDS; k++)
-		printf("# BENCH populate_1g_%s entries 4k/2m %llu/%llu"
-		       " (limit %lu, s2_pages %llu)\n",
+		printf("# BENCH populate_1g_%s 4k/2m %llu/%llu (limit %lu, s2 %llu)\n",
 		       kinds[k], (unsigned long long)populated[k].s2_faults[0],
 		       (unsigned long long)populated[k].s2_faults[1],
 		       k == M2 ? SZ_1G / SZ_2M : SZ_1G / PG,

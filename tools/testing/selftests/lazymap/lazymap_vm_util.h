@@ -268,6 +268,7 @@ static inline int lmvm_set_gmem_region(int vm_fd, __u32 slot, __u64 gpa,
 
 	return lmvm_set_region2(vm_fd, &r);
 }
+
 #ifdef __KSELFTEST_HARNESS_H
 /*
  * The start of a fixture setup: open /dev/lazymap-vm into *@dev_fd,
