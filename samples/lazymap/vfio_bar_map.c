@@ -33,6 +33,7 @@
 
 static const unsigned long sizes[] = { 1UL << 12, 1UL << 21, 1UL << 30 };
 static const char *const names[] = { "faults_4k", "faults_2m", "faults_1g" };
+static const char *const units[] = { "4 KiB", "2 MiB", "1 GiB" };
 
 /* The fault counters of debugfs lazymap/vfio-<bdf>/stats into @val. */
 static int read_faults(const char *bdf, unsigned long long val[3])
@@ -113,7 +114,7 @@ int main(int argc, char **argv)
 	struct timespec t0, t1;
 	size_t len, align, off;
 	volatile uint8_t *p;
-	int device, i;
+	int device, i, lvl;
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: %s <BDF> <bar>\n", argv[0]);
@@ -130,9 +131,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	len = (bar.size + sizes[0] - 1) & ~(sizes[0] - 1);
-	for (i = 2; i > 0 && len < sizes[i]; i--)
+	for (lvl = 2; lvl > 0 && len < sizes[lvl]; lvl--)
 		;
-	align = sizes[i];
+	align = sizes[lvl];
 
 	/*
 	 * A huge entry needs the user address aligned like the physical one:
@@ -150,8 +151,8 @@ int main(int argc, char **argv)
 	}
 	munmap((void *)res, addr - res);
 	munmap((void *)(addr + len), res + align - addr);
-	printf("%-12s BAR%s, %llu bytes, at %p (%lu KiB-aligned)\n", "mapped",
-	       argv[2], bar.size, (void *)p, align >> 10);
+	printf("%-12s BAR%s, %llu bytes, at %p (%s-aligned)\n", "mapped",
+	       argv[2], bar.size, (void *)p, units[lvl]);
 
 	/* mmap installed nothing: every page table entry comes from a fault. */
 	if (read_faults(argv[1], before))
@@ -166,7 +167,8 @@ int main(int argc, char **argv)
 	       (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
 	printf("%-12s", "faults");
 	for (i = 0; i < 3; i++) {
-		printf(" %s %llu", names[i] + 7, after[i] - before[i]);
+		printf(" %s: %llu%s", units[i], after[i] - before[i],
+		       i < 2 ? "," : "");
 		covered += (after[i] - before[i]) * sizes[i];
 	}
 	printf(" (debugfs lazymap/vfio-%s/stats)\n", argv[1]);
