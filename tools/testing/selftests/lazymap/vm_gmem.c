@@ -27,6 +27,8 @@
  * - 2 MiB stage-2 entries for a HUGEPAGE guest_memfd where THP exists;
  * - a fixed-iteration race of ACCESS against punch hole, unmap/remap and
  *   munmap of the host mapping.
+ * - where lazymap-vm is a module, a guest_memfd holds one reference on it
+ *   while open, dropped by its last close.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -148,6 +150,43 @@ static uint8_t *host_map(int fd, size_t len)
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 
 	return p == MAP_FAILED ? NULL : p;
+}
+
+/* The module's reference count (/sys/module/lazymap_vm/refcnt), or -1. */
+static long module_refcnt(void)
+{
+	char buf[32];
+
+	if (lm_read_file("/sys/module/lazymap_vm/refcnt", buf, sizeof(buf)) < 0)
+		return -1;
+	return strtol(buf, NULL, 10);
+}
+
+/*
+ * A guest_memfd holds one reference on lazymap-vm's module while it is
+ * open, and its last close drops exactly that one: else each close takes
+ * a reference of another file, and once the count reaches zero
+ * /dev/lazymap-vm cannot be opened (ENODEV) and rmmod can unload the
+ * module under open files.  Built in (UML) there is no count to check.
+ */
+TEST_F(gmem, module_ref)
+{
+	long before;
+	void *p;
+	int fd;
+
+	before = module_refcnt();
+	if (before < 0)
+		SKIP(return, "lazymap-vm is built in");
+	fd = lmvm_create_gmem(self->vm_fd, GMEM_SIZE, MMAP);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(before + 1, module_refcnt());
+	p = host_map(fd, GMEM_SIZE);
+	ASSERT_NE(NULL, p);
+	close(fd);
+	EXPECT_EQ(before + 1, module_refcnt());
+	munmap(p, GMEM_SIZE);
+	EXPECT_EQ(before, module_refcnt());
 }
 
 /* --- the port of guest_memfd_test.c --------------------------------- */
