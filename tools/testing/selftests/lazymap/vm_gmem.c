@@ -26,7 +26,7 @@
  *   holding the fd), with kmemleak checked by the harness;
  * - 2 MiB stage-2 entries for a HUGEPAGE guest_memfd where THP exists;
  * - a fixed-iteration race of ACCESS against punch hole, unmap/remap and
- *   munmap of the host mapping.
+ *   munmap of the host mapping;
  * - where lazymap-vm is a module, a guest_memfd holds one reference on it
  *   while open, dropped by its last close.
  */
