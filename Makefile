@@ -254,8 +254,10 @@ scripts-test: $(KSRC)/.extracted
 check: deps
 	@scripts/check.sh
 
-demo: deps modules samples
-	@scripts/run-qemu.sh demo
+# UML=1: the mdev and VM parts in the debug UML kernel, no PCI device;
+# V=1: the kernel log after the demo's output.
+demo: deps $(if $(filter 1,$(UML)),uml-kernel,modules) samples
+	@$(if $(filter 1,$(UML)),scripts/run-uml.sh --demo,scripts/run-qemu.sh demo)
 
 bench: deps modules selftests-bin
 	@scripts/run-qemu.sh bench $(BENCH_TESTS)

@@ -98,3 +98,14 @@ EOF2
 kmemleak_count() {
 	sed 's/\r$//' "$1" | grep -c '^unreferenced object 0x'
 }
+
+# demo_report <console log>: print the demo's output (and with V=1 the
+# kernel log after it); fail unless it ended with rc=0.
+demo_report() {
+	sed -n '/LAZYMAP-BEGIN demo/,/LAZYMAP-END demo/p' "$1" | sed '1d;$d'
+	if [ "${V:-0}" = 1 ]; then
+		echo "== kernel log"
+		sed -n '/LAZYMAP-DMESG-BEGIN/,/LAZYMAP-DMESG-END/p' "$1" | sed '1d;$d'
+	fi
+	grep -q 'LAZYMAP-END demo rc=0' "$1" || { echo "demo: FAILED, log: $1" >&2; return 1; }
+}

@@ -131,9 +131,9 @@ for attempt in 1 2 3; do
 done
 
 if [ "$mode" = demo ]; then
-	sed -n '/LAZYMAP-BEGIN demo/,/LAZYMAP-END demo/p' "$log" | sed '1d;$d'
-	grep -q 'LAZYMAP-END demo rc=0' "$log" || { echo "demo: FAILED, log: $log" >&2; exit 1; }
-	exit 0
+	"$HERE/splat-scan.sh" "$log" || { echo "demo: kernel splat, log: $log" >&2; exit 1; }
+	demo_report "$log"
+	exit $?
 fi
 
 if [ "$mode" = bench ]; then

@@ -4,13 +4,22 @@
 # Stage 2: boot the debug UML kernel (lazymap built in, KUnit disabled at
 # boot) with an initramfs that runs the named selftest programs.
 # usage: scripts/run-uml.sh TEST...      (logs in build/selftests-uml/)
+#        scripts/run-uml.sh --demo       (`make demo UML=1`, build/demo-uml/)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 stage=selftests-uml
+[ "${1:-}" = --demo ] && stage=demo-uml
 out=$O/$stage
 root=$out/root
 rm -rf "$out" && mkdir -p "$root/lazymap/bin" "$UMLDIR"
+if [ $stage = demo-uml ]; then
+	# `make demo UML=1`: the demo over a lazymap-mdev device, no PCI.
+	cp "$(dirname "$0")/../samples/lazymap/demo.sh" "$root/lazymap/bin/demo"
+	cp "$O"/samples/bin/* "$root/lazymap/bin/"
+	echo demo > "$root/lazymap/run"
+	set --
+fi
 for t in "$@"; do
 	cp "$O/selftests/bin/$t" "$root/lazymap/bin/"
 	echo "$t" >> "$root/lazymap/run"
@@ -24,6 +33,11 @@ timeout -k 10 ${UML_TIMEOUT:-900} "$UMLBUILD/linux" mem=${UML_MEM:-1024M} \
 	kunit.enable=0 uml_dir="$UMLDIR" initrd="$out/initramfs.cpio.gz" \
 	console=tty0 con=null con0=fd:0,fd:1 </dev/null 2>&1 | cat > "$out/console.log"
 rc=${PIPESTATUS[0]}
+if [ $stage = demo-uml ]; then
+	"$(dirname "$0")/splat-scan.sh" "$out/console.log" || { echo "$stage: kernel splat, log: $out/console.log" >&2; exit 1; }
+	demo_report "$out/console.log"
+	exit $?
+fi
 
 read -r pass fail skip < <(tap_count "$out/console.log")
 grep -q LAZYMAP-DONE "$out/console.log" || { echo "$stage: no LAZYMAP-DONE (exit $rc)" >&2; fail=$((fail + 1)); }

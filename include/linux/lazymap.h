@@ -257,6 +257,8 @@ void lazymap_wait_for_releases(void);
 void *lazymap_space_private(const struct lazymap_space *space);
 struct address_space *lazymap_space_mapping(const struct lazymap_space *space);
 struct rw_semaphore *lazymap_space_gate(const struct lazymap_space *space);
+struct file *lazymap_space_file(struct lazymap_space *space, const char *name,
+				int flags, const struct file_operations *fops);
 
 int __must_check lazymap_mmap(struct lazymap_space *space,
 			      struct vm_area_struct *vma);
@@ -269,11 +271,19 @@ int __must_check lazymap_restore(struct lazymap_space *space, pgoff_t start,
 				 pgoff_t end);
 bool lazymap_range_revoked(struct lazymap_space *space, pgoff_t start,
 			   pgoff_t end);
+int __must_check lazymap_make_private(struct lazymap_space *space,
+				      pgoff_t start, pgoff_t end);
+int __must_check lazymap_make_shared(struct lazymap_space *space,
+				     pgoff_t start, pgoff_t end, bool scrub);
+bool lazymap_range_private(struct lazymap_space *space, pgoff_t start,
+			   pgoff_t end);
 
 int __must_check lazymap_listener_register(struct lazymap_space *space,
 					   struct lazymap_listener *listener,
 					   pgoff_t start, pgoff_t end);
 void lazymap_listener_unregister(struct lazymap_listener *listener);
+int __must_check lazymap_listener_resize(struct lazymap_listener *listener,
+					 pgoff_t start, pgoff_t end);
 int __must_check lazymap_listener_lookup(struct lazymap_listener *listener,
 					 pgoff_t pgoff, unsigned int order,
 					 struct lazymap_lookup *lookup);

@@ -1,29 +1,33 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# `make demo`, inside the QEMU guest: bind the ivshmem device to
-# lazymap-vfio-pci and show its BAR being mapped lazily, tracked, revoked
-# and refaulted (vfio_bar_demo.c, next to this script).
+# `make demo`, inside the QEMU guest (or, with UML=1, the UML kernel): pick
+# the device, bind it, and run lazymap_demo (next to this script) over it.
+#  - QEMU: the ivshmem device (1 GiB BAR2), bound to lazymap-vfio-pci;
+#  - UML, no PCI: a lazymap-mdev device of 64 MiB, created through sysfs.
 set -u
-echo "== lazymap demo, kernel $(uname -r)"
-echo "== lazymap modules: $(lsmod | awk '$1 ~ /^lazymap/ { printf "%s ", $1 }')"
-echo "== PCI devices"
-printf '   %-14s %-11s %-8s %s\n' BDF ID CLASS DRIVER
+dmesg -n 1	# the kernel log comes after the demo (make demo V=1)
+echo "== lazymap demo, kernel $(uname -r); modules:$(lsmod 2>/dev/null | awk '$1 ~ /^lazymap/ { printf " %s", $1 }')"
 IV=
 for d in /sys/bus/pci/devices/*; do
-	id="$(cut -c3- "$d/vendor"):$(cut -c3- "$d/device")"
-	drv=$(basename "$(readlink "$d/driver" 2>/dev/null)" 2>/dev/null)
-	printf '   %-14s %-11s %-8s %s\n' "$(basename "$d")" "$id" \
-		"$(cut -c3-6 "$d/class")" "${drv:--}"
-	[ "$id" = "1af4:1110" ] && IV=$(basename "$d")
+	[ -e "$d/vendor" ] || continue
+	[ "$(cat "$d/vendor"):$(cat "$d/device")" = "0x1af4:0x1110" ] && IV=$(basename "$d")
 done
-[ -n "$IV" ] || { echo "no ivshmem device"; exit 1; }
-echo "== bind $IV (ivshmem, 1 GiB BAR2) to lazymap-vfio-pci"
-echo lazymap-vfio-pci > "/sys/bus/pci/devices/$IV/driver_override"
-[ -e "/sys/bus/pci/devices/$IV/driver" ] &&
-	echo "$IV" > "/sys/bus/pci/devices/$IV/driver/unbind"
-echo "$IV" > /sys/bus/pci/drivers_probe
-echo "   driver: $(basename "$(readlink "/sys/bus/pci/devices/$IV/driver")")," \
-	"IOMMU group $(basename "$(readlink "/sys/bus/pci/devices/$IV/iommu_group")")"
-echo "== debugfs: /sys/kernel/debug/lazymap/vfio-$IV/"
-vfio_bar_demo "$IV" 2
+if [ -n "$IV" ]; then
+	echo lazymap-vfio-pci > "/sys/bus/pci/devices/$IV/driver_override"
+	[ -e "/sys/bus/pci/devices/$IV/driver" ] &&
+		echo "$IV" > "/sys/bus/pci/devices/$IV/driver/unbind"
+	echo "$IV" > /sys/bus/pci/drivers_probe
+	echo "== ivshmem $IV bound to $(basename "$(readlink "/sys/bus/pci/devices/$IV/driver")")," \
+		"IOMMU group $(basename "$(readlink "/sys/bus/pci/devices/$IV/iommu_group")")"
+	lazymap_demo "/sys/bus/pci/devices/$IV"
+	exit $?
+fi
+UUID=6c617a79-6d61-7000-0000-64656d6f0001
+TYPES=/sys/class/mdev_bus/lazymap-mdev/mdev_supported_types
+echo "$UUID" > "$TYPES/lazymap-mdev-64M/create" || exit 1
+echo "== no ivshmem: lazymap-mdev $UUID (lazymap-mdev-64M) created"
+lazymap_demo "/sys/bus/mdev/devices/$UUID"
+rc=$?
+echo 1 > "/sys/bus/mdev/devices/$UUID/remove"
+exit $rc

@@ -10,7 +10,8 @@
  * back from every host process is one unmap_mapping_range().  Secondary
  * MMUs (guest stage 2) register listeners on page offset ranges
  * (listener.c) and are invalidated right after the host page tables, under
- * the same gate.  Folio spaces' page cache and launder: folio.c.
+ * the same gate.  Folio spaces' page cache, their fault and launder:
+ * folio.c.
  */
 #define pr_fmt(fmt) "lazymap: " fmt
 
@@ -165,6 +166,9 @@ struct lazymap_space *lazymap_space_create(const struct lazymap_space_params *pa
 	 */
 	mt_init_flags(&space->revoked, MT_FLAGS_LOCK_EXTERN | MT_FLAGS_USE_RCU);
 	mt_set_external_lock(&space->revoked, space->gate);
+	mt_init_flags(&space->private_ranges,
+		      MT_FLAGS_LOCK_EXTERN | MT_FLAGS_USE_RCU);
+	mt_set_external_lock(&space->private_ranges, space->gate);
 	mutex_init(&space->vmas_lock);
 	INIT_LIST_HEAD(&space->vmas);
 	lazymap_listeners_init(space);
@@ -212,6 +216,8 @@ static void lazymap_space_free(struct work_struct *work)
 	 */
 	mt_on_stack(space->revoked);
 	__mt_destroy(&space->revoked);
+	mt_on_stack(space->private_ranges);
+	__mt_destroy(&space->private_ranges);
 	mutex_destroy(&space->vmas_lock);
 	lazymap_listeners_destroy(space);
 	free_percpu(space->fault_stats);
@@ -295,6 +301,46 @@ struct address_space *lazymap_space_mapping(const struct lazymap_space *space)
 	return space->mapping;
 }
 EXPORT_SYMBOL_GPL(lazymap_space_mapping);
+
+/**
+ * lazymap_space_file() - open a file on a space's own inode
+ * @space: a space created without an adopted mapping
+ * @name: the file's name, as in /proc/pid/maps ("[name]" is usual)
+ * @flags: O_* open flags (O_RDWR, O_CLOEXEC)
+ * @fops: the consumer's file operations; private_data is the caller's
+ *
+ * A file whose inode is the space's: fstat() reports the space's size (and
+ * S_IFREG for a folio space), its f_mapping is the space's mapping and
+ * fallocate() and mmap() act on it, as guest_memfd's file does for its
+ * inode.  The file holds the inode, not the space: the caller keeps the
+ * space alive for as long as the file can reach it (e.g. drops its
+ * reference in @fops->release).
+ *
+ * The file holds a reference to @fops->owner, as anon_inode_getfile()'s do.
+ *
+ * Context: may sleep.
+ * Return: the file, ERR_PTR(-EINVAL) for a space with an adopted mapping,
+ * ERR_PTR(-ENOENT) if @fops->owner is going away, or an allocation error.
+ */
+struct file *lazymap_space_file(struct lazymap_space *space, const char *name,
+				int flags, const struct file_operations *fops)
+{
+	struct file *file;
+
+	if (!space->inode)
+		return ERR_PTR(-EINVAL);
+	/* __fput() drops it, as for anon_inode_getfile()'s files. */
+	if (!try_module_get(fops->owner))
+		return ERR_PTR(-ENOENT);
+	ihold(space->inode);
+	file = alloc_file_pseudo(space->inode, lazymap_mnt, name, flags, fops);
+	if (IS_ERR(file)) {
+		iput(space->inode);
+		module_put(fops->owner);
+	}
+	return file;
+}
+EXPORT_SYMBOL_GPL(lazymap_space_file);
 
 /**
  * lazymap_space_gate() - the access gate of a space
@@ -580,6 +626,197 @@ bool lazymap_range_revoked(struct lazymap_space *space, pgoff_t start,
 	return mt_find(&space->revoked, &index, end - 1);
 }
 EXPORT_SYMBOL_GPL(lazymap_range_revoked);
+
+/*
+ * Is any page of [start, end) closed to host VMAs: revoked, or private
+ * (lazymap_make_private())?  For the host fault paths, gate held.
+ */
+bool lazymap_host_denied(struct lazymap_space *space, pgoff_t start,
+			 pgoff_t end)
+{
+	unsigned long index = start;
+
+	if (lazymap_range_revoked(space, start, end))
+		return true;
+	if (mtree_empty(&space->private_ranges))
+		return false;
+	return mt_find(&space->private_ranges, &index, end - 1);
+}
+
+/* Is a folio of page offsets [first, last] pinned (FOLL_PIN)?  Gate held. */
+static bool lazymap_folios_pinned(struct lazymap_space *space, pgoff_t first,
+				  pgoff_t last)
+{
+	struct folio_batch fbatch;
+	pgoff_t index = first;
+	bool pinned = false;
+	unsigned int i;
+
+	folio_batch_init(&fbatch);
+	while (!pinned && filemap_get_folios(space->mapping, &index, last,
+					     &fbatch)) {
+		for (i = 0; i < folio_batch_count(&fbatch); i++)
+			pinned |= folio_maybe_dma_pinned(fbatch.folios[i]);
+		folio_batch_release(&fbatch);
+		cond_resched();
+	}
+	return pinned;
+}
+
+/**
+ * lazymap_make_private() - take a range away from host VMAs only
+ * @space: a folio space
+ * @start: first page offset
+ * @end: page offset after the last one, greater than @start
+ *
+ * For memory a VM owns alone (a guest_memfd range lent to a guest): zaps
+ * [@start, @end) from every host VMA and, until lazymap_make_shared()
+ * covers them, makes host faults on these pages SIGBUS (so GUP through a
+ * host VMA fails, and so do read()/write() with such a buffer).  Unlike
+ * lazymap_revoke(), listeners are not invalidated and their lookups go on
+ * serving the range: the secondary MMU keeps the memory.  Fails if a
+ * folio of the range is still pinned (FOLL_PIN, e.g. O_DIRECT or a VFIO
+ * DMA mapping) once the host mappings are gone: the pin would let the
+ * host reach the memory behind the guest's back.  Making a private range
+ * private again is allowed.
+ *
+ * Context: may sleep; takes the gate for write.
+ * Return: 0; -EINVAL for an empty range, one beyond the space or a space
+ * that is not a folio space; -EBUSY for a pinned folio; -ENOMEM.  Nothing
+ * changed on error (the host mappings may have been zapped: they refault).
+ */
+int lazymap_make_private(struct lazymap_space *space, pgoff_t start,
+			 pgoff_t end)
+{
+	MA_STATE(mas, &space->private_ranges, start, end - 1);
+	pgoff_t first, last;
+	int ret;
+
+	if (space->kind != LAZYMAP_KIND_FOLIO)
+		return -EINVAL;
+	ret = lazymap_range(space, start, end, &first, &last);
+	if (ret)
+		return ret;
+
+	guard(rwsem_write)(space->gate);
+	ret = mas_preallocate(&mas, xa_mk_value(1), GFP_KERNEL_ACCOUNT);
+	if (ret)
+		return ret;
+	trace_lazymap_zap(space->name, first, last - first + 1);
+	lazymap_unmap_vmas(space, first, last);
+	lazymap_unmap_folios(space, first, last);
+	lazymap_track_zap(space, first, last);
+	atomic64_inc(&space->zaps);
+	if (lazymap_folios_pinned(space, first, last)) {
+		mas_destroy(&mas);
+		return -EBUSY;
+	}
+	mas_store_prealloc(&mas, xa_mk_value(1));
+	return 0;
+}
+EXPORT_SYMBOL_GPL(lazymap_make_private);
+
+/* Zero the pages [first, last] of every folio of the range.  Gate held. */
+static void lazymap_scrub_folios(struct lazymap_space *space, pgoff_t first,
+				 pgoff_t last)
+{
+	struct folio_batch fbatch;
+	pgoff_t index = first;
+	unsigned int i;
+
+	folio_batch_init(&fbatch);
+	while (filemap_get_folios(space->mapping, &index, last, &fbatch)) {
+		for (i = 0; i < folio_batch_count(&fbatch); i++) {
+			struct folio *folio = fbatch.folios[i];
+			pgoff_t s = max(first, folio->index);
+			pgoff_t e = min(last, folio_next_index(folio) - 1);
+
+			folio_lock(folio);
+			if (folio->mapping == space->mapping)
+				folio_zero_range(folio,
+						 (s - folio->index) << PAGE_SHIFT,
+						 (e - s + 1) << PAGE_SHIFT);
+			folio_unlock(folio);
+		}
+		folio_batch_release(&fbatch);
+		cond_resched();
+	}
+}
+
+/**
+ * lazymap_make_shared() - give a private range back to host VMAs
+ * @space: a folio space
+ * @start: first page offset
+ * @end: page offset after the last one, greater than @start
+ * @scrub: zero the memory of the range first
+ *
+ * Undoes lazymap_make_private(): host faults on [@start, @end) map the
+ * memory again.  With @scrub, every page of the range is zeroed before a
+ * host fault can see it (a guest's lent memory coming back): the caller
+ * makes sure no listener maps or looks up the range any more.  Pages that
+ * are not private are left as they are, also by @scrub.
+ *
+ * Context: may sleep; takes the gate for write.
+ * Return: 0, or -EINVAL for an empty range, one beyond the space or a
+ * space that is not a folio space (nothing changed); cannot fail otherwise.
+ */
+int lazymap_make_shared(struct lazymap_space *space, pgoff_t start,
+			pgoff_t end, bool scrub)
+{
+	MA_STATE(mas, &space->private_ranges, start, end - 1);
+	pgoff_t first, last;
+	void *entry;
+	int ret;
+
+	if (space->kind != LAZYMAP_KIND_FOLIO)
+		return -EINVAL;
+	ret = lazymap_range(space, start, end, &first, &last);
+	if (ret)
+		return ret;
+
+	guard(rwsem_write)(space->gate);
+	/*
+	 * Giving memory back cannot fail (its consumer has already taken it
+	 * from the listeners): the few maple nodes a split of a private
+	 * range needs are __GFP_NOFAIL, as the mm's own unmap's are.
+	 */
+	ret = mas_preallocate(&mas, NULL, GFP_KERNEL_ACCOUNT | __GFP_NOFAIL);
+	if (WARN_ON_ONCE(ret))
+		return ret;
+	if (scrub) {
+		MA_STATE(walk, &space->private_ranges, first, first);
+
+		mas_for_each(&walk, entry, last)
+			lazymap_scrub_folios(space, max(first, walk.index),
+					     min(last, walk.last));
+	}
+	mas_store_prealloc(&mas, NULL);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(lazymap_make_shared);
+
+/**
+ * lazymap_range_private() - whether any page of a range is private
+ * @space: the space
+ * @start: first page offset
+ * @end: page offset after the last one, greater than @start
+ *
+ * Context: as lazymap_range_revoked().
+ * Return: true if lazymap_make_private() covered a page of [@start, @end)
+ * that no lazymap_make_shared() covered since.
+ */
+bool lazymap_range_private(struct lazymap_space *space, pgoff_t start,
+			   pgoff_t end)
+{
+	unsigned long index = start;
+
+	if (WARN_ON_ONCE(start >= end))
+		return false;
+	if (mtree_empty(&space->private_ranges))
+		return false;
+	return mt_find(&space->private_ranges, &index, end - 1);
+}
+EXPORT_SYMBOL_GPL(lazymap_range_private);
 
 /**
  * lazymap_space_stats() - read the counters of a space

@@ -1,14 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * lazymap folio spaces: the page cache of a space's own inode, the folios
- * providers find or allocate in it, and the launder helpers that take a
- * folio back from every secondary MMU before the page cache lets it go.
+ * providers find or allocate in it, the fault that maps them into host
+ * VMAs, and the launder helpers that take a folio back from every secondary
+ * MMU before the page cache lets it go.
  *
  * A folio space keeps its memory in its address_space's page cache (its own
  * inode's, or an adopted one such as guest_memfd's).  The page cache owns
- * the folios; host VMAs map them as a file's (see vma.c), listeners map
- * their pfns, and whatever takes a folio out of the page cache launders it
- * from the listeners first.
+ * the folios; host VMAs map them as a file's, listeners map their pfns, and
+ * whatever takes a folio out of the page cache launders it from the
+ * listeners first.
+ *
+ * Host VMAs (their records and vm_ops live in vma.c) map the folios the way
+ * a file's are mapped: lazymap_folio_fault() returns the locked folio and
+ * the core mm's finish_fault() maps it (a PMD entry for a PMD-sized folio,
+ * THP).  The gate is dropped before that, so the folio lock orders the late
+ * mapping against revokers, which lock every folio of the range after
+ * unmapping it (see lazymap_unmap_folios()).
  */
 #define pr_fmt(fmt) "lazymap: " fmt
 
@@ -90,6 +98,20 @@ static const struct address_space_operations lazymap_folio_aops = {
 };
 
 /*
+ * A space has a fixed size: truncate() and other attribute changes from
+ * userspace, through a file of the space (lazymap_space_file()), fail.
+ */
+static int lazymap_folio_setattr(struct mnt_idmap *idmap,
+				 struct dentry *dentry, struct iattr *attr)
+{
+	return -EINVAL;
+}
+
+static const struct inode_operations lazymap_folio_iops = {
+	.setattr = lazymap_folio_setattr,
+};
+
+/*
  * An own inode of a folio space: its page cache holds the space's memory.
  * Large folios (THP) allowed; not migrated or reclaimed (listeners map the
  * pfns: AS_INACCESSIBLE, which also means unevictable), never written back.
@@ -101,6 +123,7 @@ void lazymap_folio_inode_init(struct lazymap_space *space)
 	space->inode->i_private = space;
 	/* A regular file's page cache, for generic_error_remove_folio(). */
 	space->inode->i_mode |= S_IFREG;
+	space->inode->i_op = &lazymap_folio_iops;
 	mapping->a_ops = &lazymap_folio_aops;
 	mapping_set_gfp_mask(mapping, GFP_HIGHUSER);
 	mapping_set_large_folios(mapping);
@@ -197,6 +220,185 @@ again:
 	return folio;
 }
 EXPORT_SYMBOL_GPL(lazymap_get_folio);
+
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+/*
+ * The order a folio fault asks the provider for: PMD_ORDER if a PMD entry
+ * could map it: no page table below the PMD yet, the PMD block around the
+ * address inside the VMA at a PMD-aligned page offset (what do_set_pmd()
+ * needs) and within the space, and none of it revoked; else 0.  Like the
+ * huge_fault of pfn spaces, so fallbacks count the same: once per block.
+ */
+static unsigned int lazymap_folio_want(struct lazymap_space *space,
+				       struct vm_fault *vmf)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	unsigned long addr;
+	pgoff_t block;
+
+	if (!pmd_none(pmdp_get_lockless(vmf->pmd)) ||
+	    vma_thp_disabled(vma, vma->vm_flags) ||
+	    lazymap_fault_fits(vma->vm_start, vma->vm_end, vma->vm_pgoff,
+			       vmf->address, HPAGE_PMD_ORDER, &addr, &block) ||
+	    ((u64)block + HPAGE_PMD_NR) << PAGE_SHIFT > space->size ||
+	    lazymap_host_denied(space, block, block + HPAGE_PMD_NR))
+		return 0;
+	return HPAGE_PMD_ORDER;
+}
+
+static int lazymap_pte_noop(pte_t *pte, unsigned long addr, void *data)
+{
+	return 0;
+}
+
+/*
+ * Return the level finish_fault() is going to map @folio at, and make sure
+ * it is not a PMD if part of the folio is revoked.  A PMD-sized folio is
+ * mapped with a PMD whenever the fault finds no page table below the PMD
+ * (do_set_pmd()); for a partly revoked folio, install that page table
+ * first, so that only the faulting page is mapped.  Nothing else installs
+ * a PMD in a folio space's VMA (no ->huge_fault, and khugepaged only
+ * collapses regular files), so the table stays until the VMA goes.
+ */
+static int lazymap_folio_level(struct lazymap_space *space,
+			       struct vm_fault *vmf, struct folio *folio)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct inode *host = space->mapping->host;
+	int err;
+
+	if (folio_order(folio) != HPAGE_PMD_ORDER)
+		return LAZYMAP_LEVEL_PTE;
+	if (lazymap_host_denied(space, folio->index,
+				folio_next_index(folio))) {
+		if (!pmd_none(pmdp_get_lockless(vmf->pmd)))
+			return LAZYMAP_LEVEL_PTE;
+		err = apply_to_page_range(vma->vm_mm, vmf->address & PAGE_MASK,
+					  PAGE_SIZE, lazymap_pte_noop, NULL);
+		return err ? err : LAZYMAP_LEVEL_PTE;
+	}
+	/* The checks of finish_fault() and do_set_pmd(), but the global ones. */
+	if (!pmd_none(pmdp_get_lockless(vmf->pmd)) ||
+	    vma_thp_disabled(vma, vma->vm_flags) ||
+	    !thp_vma_suitable_order(vma, vmf->address, HPAGE_PMD_ORDER) ||
+	    folio_next_index(folio) >
+	    DIV_ROUND_UP(i_size_read(host), PAGE_SIZE))
+		return LAZYMAP_LEVEL_PTE;
+	return LAZYMAP_LEVEL_PMD;
+}
+
+static unsigned int lazymap_folio_level_order(int level)
+{
+	return level == LAZYMAP_LEVEL_PMD ? HPAGE_PMD_ORDER : 0;
+}
+#else
+static unsigned int lazymap_folio_want(struct lazymap_space *space,
+				       struct vm_fault *vmf)
+{
+	return 0;
+}
+
+static int lazymap_folio_level(struct lazymap_space *space,
+			       struct vm_fault *vmf, struct folio *folio)
+{
+	return LAZYMAP_LEVEL_PTE;
+}
+
+static unsigned int lazymap_folio_level_order(int level)
+{
+	return 0;
+}
+#endif
+
+/*
+ * Fault of a folio space: check and resolve under the gate, lock the folio
+ * and return it locked; finish_fault() maps it and do_read_fault() or
+ * do_shared_fault() unlock it.  The reference from the provider becomes
+ * the page table's.
+ */
+vm_fault_t lazymap_folio_fault(struct vm_fault *vmf)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct lazymap_vma *rec = vma->vm_private_data;
+	struct lazymap_space *space = rec->space;
+	struct lazymap_resolved res = {};
+	pgoff_t pgoff = vmf->pgoff;
+	unsigned int want = 0;
+	struct folio *folio;
+	int level = LAZYMAP_LEVEL_PTE;
+	vm_fault_t ret;
+	int err;
+
+	/* A folio space's VMA may reach past its end, as a file's. */
+	if (((u64)pgoff + 1) << PAGE_SHIFT > space->size) {
+		this_cpu_inc(space->fault_stats->sigbus);
+		return VM_FAULT_SIGBUS;
+	}
+
+	down_read(space->gate);
+	if ((space->ops->accessible && !space->ops->accessible(space)) ||
+	    lazymap_host_denied(space, pgoff, pgoff + 1)) {
+		ret = VM_FAULT_SIGBUS;
+		goto out_unlock;
+	}
+	want = lazymap_folio_want(space, vmf);
+	err = space->ops->resolve(space, pgoff, want, &res);
+	if (err) {
+		ret = err == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+		goto out_unlock;
+	}
+	folio = res.folio;
+	if (WARN_ON_ONCE(!folio)) {
+		ret = VM_FAULT_SIGBUS;
+		goto out_unlock;
+	}
+	/*
+	 * Before the folio lock, like __do_fault()'s page table preallocation:
+	 * allocating under a folio lock can deadlock against reclaim.
+	 */
+	level = lazymap_folio_level(space, vmf, folio);
+	if (level < 0) {
+		ret = level == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+		folio_put(folio);
+		goto out_unlock;
+	}
+	folio_lock(folio);
+	if (unlikely(folio->mapping != space->mapping)) {
+		/* Truncated since the provider found it: fault again. */
+		ret = VM_FAULT_NOPAGE;
+		/* Not a folio of the space at all: a provider bug. */
+		if (WARN_ON_ONCE(folio->mapping))
+			ret = VM_FAULT_SIGBUS;
+		goto out_put;
+	}
+	/* Never map what was not written: stale memory. */
+	if (WARN_ON_ONCE(!folio_contains(folio, pgoff) ||
+			 !folio_test_uptodate(folio))) {
+		ret = VM_FAULT_SIGBUS;
+		goto out_put;
+	}
+	this_cpu_inc(space->fault_stats->faults[level]);
+	atomic64_inc(&rec->faults[level]);
+	if (!rec->pid && current->mm == vma->vm_mm)
+		lazymap_vma_set_owner(rec);
+	vmf->page = folio_file_page(folio, pgoff);
+	ret = VM_FAULT_LOCKED;
+	goto out_unlock;
+
+out_put:
+	folio_unlock(folio);
+	folio_put(folio);
+out_unlock:
+	up_read(space->gate);
+	if (want && level == LAZYMAP_LEVEL_PTE && ret == VM_FAULT_LOCKED)
+		this_cpu_inc(space->fault_stats->fallbacks);
+	else if (ret & VM_FAULT_SIGBUS)
+		this_cpu_inc(space->fault_stats->sigbus);
+	trace_lazymap_fault(space->name, vmf->address, pgoff,
+			    lazymap_folio_level_order(level),
+			    (__force unsigned int)ret);
+	return ret;
+}
 
 /**
  * lazymap_truncate_begin() - take page offsets back from every listener

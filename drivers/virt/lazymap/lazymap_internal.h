@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * lazymap internals shared by core.c (spaces, zap/revoke), folio.c (folio
- * spaces' page cache, launder), listener.c (secondary-MMU listeners), vma.c
- * (mmap, faults, per-VMA tracking) and debugfs.c.
+ * spaces' page cache, their fault, launder), listener.c (secondary-MMU
+ * listeners), vma.c (mmap, per-VMA tracking, the faults of pfn and page
+ * spaces) and debugfs.c.
  */
 #ifndef _LAZYMAP_INTERNAL_H
 #define _LAZYMAP_INTERNAL_H
@@ -20,6 +21,8 @@
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
 #include <kunit/visibility.h>
+
+struct vm_fault;
 
 struct lazymap_fault_stats {
 	u64 faults[LAZYMAP_NR_LEVELS];
@@ -69,6 +72,11 @@ struct lazymap_space {
 	 * read under it for a stable answer; RCU mode keeps reads safe.
 	 */
 	struct maple_tree revoked;
+	/*
+	 * Private page offsets (lazymap_make_private()): closed to host VMAs,
+	 * open to listeners.  Same locking as @revoked.
+	 */
+	struct maple_tree private_ranges;
 
 	/* Protects @vmas: the tracked VMA records (struct lazymap_vma). */
 	struct mutex vmas_lock;
@@ -142,6 +150,9 @@ struct lazymap_vma {
 
 /* folio.c */
 void lazymap_folio_inode_init(struct lazymap_space *space);
+bool lazymap_host_denied(struct lazymap_space *space, pgoff_t start,
+			 pgoff_t end);
+vm_fault_t lazymap_folio_fault(struct vm_fault *vmf);
 
 /* listener.c */
 void lazymap_listeners_init(struct lazymap_space *space);
@@ -206,17 +217,17 @@ const char *lazymap_space_name(const struct lazymap_space *space);
 /* vma.c */
 void lazymap_track_zap(struct lazymap_space *space, pgoff_t first,
 		       pgoff_t last);
-
-/* vma.c */
 void lazymap_unmap_vmas(struct lazymap_space *space, pgoff_t first,
 			pgoff_t last);
-
-/* vma.c, internals exposed to the KUnit tests */
-#if IS_ENABLED(CONFIG_KUNIT)
+void lazymap_vma_set_owner(struct lazymap_vma *rec);
+/* Also exposed to the KUnit tests (EXPORT_SYMBOL_IF_KUNIT). */
 int lazymap_fault_fits(unsigned long vm_start, unsigned long vm_end,
 		       unsigned long vm_pgoff, unsigned long address,
 		       unsigned int order, unsigned long *aligned,
 		       pgoff_t *pgoff);
+
+/* vma.c, internals exposed to the KUnit tests */
+#if IS_ENABLED(CONFIG_KUNIT)
 unsigned int lazymap_order_level(unsigned int order);
 #endif
 

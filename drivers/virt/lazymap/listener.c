@@ -206,6 +206,38 @@ void lazymap_listener_unregister(struct lazymap_listener *listener)
 }
 EXPORT_SYMBOL_GPL(lazymap_listener_unregister);
 
+/**
+ * lazymap_listener_resize() - change the range of a registered listener
+ * @listener: registered with lazymap_listener_register()
+ * @start: first page offset the listener maps from now on
+ * @end: page offset after the last one
+ *
+ * For a binding that is trimmed or split (the other piece registers a
+ * listener of its own first): from now on invalidations reach @listener
+ * over [@start, @end) only.  Atomic against invalidations, which call
+ * either the old range or the new one.  Entries outside the new range are
+ * the listener's own business, as for lazymap_listener_unregister(): drop
+ * them before, and make sure no lookup of them is in progress.
+ *
+ * Return: 0, or -EINVAL for an empty range or one beyond the space.
+ */
+int lazymap_listener_resize(struct lazymap_listener *listener, pgoff_t start,
+			    pgoff_t end)
+{
+	struct lazymap_space *space = listener->space;
+
+	if (end <= start || end > space->size >> PAGE_SHIFT)
+		return -EINVAL;
+	mutex_lock(&space->listeners_lock);
+	interval_tree_remove(&listener->node, &space->listeners);
+	listener->node.start = start;
+	listener->node.last = end - 1;
+	interval_tree_insert(&listener->node, &space->listeners);
+	mutex_unlock(&space->listeners_lock);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(lazymap_listener_resize);
+
 static bool lazymap_inval_busy(struct lazymap_space *space, pgoff_t start,
 			       pgoff_t end)
 {

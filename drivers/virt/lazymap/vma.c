@@ -1,19 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * lazymap VMAs: mmap, faults and per-VMA tracking.
+ * lazymap VMAs: mmap, per-VMA tracking, and the faults of pfn and page
+ * spaces.
  *
  * lazymap_mmap() validates a VMA and attaches a record (struct lazymap_vma)
- * to it; it installs nothing.  Each fault checks, under the space's gate
- * held for read, that the memory is accessible and not revoked, asks the
- * provider for the pfn or page, and inserts it before dropping the gate, so
- * a revoker (gate held for write) can never race a late insertion.
- *
- * Folio spaces are the exception: their folios live in the space's page
- * cache and are mapped the way a file's are, by the core mm's
- * finish_fault() after ->fault returns the locked folio (a PMD entry for a
- * PMD-sized folio, THP).  The gate is dropped before that, so the folio
- * lock orders the late mapping against revokers, which lock every folio of
- * the range after unmapping it (see lazymap_unmap_folios()).
+ * to it; it installs nothing.  Each fault of a pfn or page space checks,
+ * under the space's gate held for read, that the memory is accessible and
+ * not revoked, asks the provider for the pfn or page, and inserts it before
+ * dropping the gate, so a revoker (gate held for write) can never race a
+ * late insertion.  Folio spaces fault the way a file does, through the page
+ * cache: their fault is lazymap_folio_fault() in folio.c.
  *
  * Records follow the VMA: vm_ops->open() gives each copy (fork, split,
  * mremap) its own record, vm_ops->close() frees it.  Splitting is allowed:
@@ -22,7 +18,6 @@
 #define pr_fmt(fmt) "lazymap: " fmt
 
 #include <linux/mm.h>
-#include <linux/pagemap.h>
 #include <linux/pfn_t.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -43,13 +38,10 @@
  * Return: 0 if the aligned block lies inside the VMA and maps a naturally
  * aligned block of page offsets, -ERANGE otherwise (fall back).
  */
-VISIBLE_IF_KUNIT int lazymap_fault_fits(unsigned long vm_start,
-					unsigned long vm_end,
-					unsigned long vm_pgoff,
-					unsigned long address,
-					unsigned int order,
-					unsigned long *aligned,
-					pgoff_t *pgoff)
+int lazymap_fault_fits(unsigned long vm_start, unsigned long vm_end,
+		       unsigned long vm_pgoff, unsigned long address,
+		       unsigned int order, unsigned long *aligned,
+		       pgoff_t *pgoff)
 {
 	unsigned long size = PAGE_SIZE << order;
 	unsigned long addr = ALIGN_DOWN(address, size);
@@ -79,7 +71,8 @@ VISIBLE_IF_KUNIT unsigned int lazymap_order_level(unsigned int order)
 }
 EXPORT_SYMBOL_IF_KUNIT(lazymap_order_level);
 
-static void lazymap_vma_set_owner(struct lazymap_vma *rec)
+/* Record the faulting (or mapping) task as the owner of @rec's VMA. */
+void lazymap_vma_set_owner(struct lazymap_vma *rec)
 {
 	rec->pid = task_tgid_nr(current);
 	get_task_comm(rec->comm, current);
@@ -308,7 +301,7 @@ static vm_fault_t lazymap_vma_huge_fault(struct vm_fault *vmf,
 		ret = VM_FAULT_SIGBUS;
 		goto out_unlock;
 	}
-	if (lazymap_range_revoked(space, pgoff, pgoff + (1UL << order))) {
+	if (lazymap_host_denied(space, pgoff, pgoff + (1UL << order))) {
 		/* A huge block partly revoked: let the PTE fault decide. */
 		ret = order ? VM_FAULT_FALLBACK : VM_FAULT_SIGBUS;
 		goto out_unlock;
@@ -415,191 +408,15 @@ static const struct vm_operations_struct lazymap_vma_ops = {
 #endif
 };
 
-#ifdef CONFIG_TRANSPARENT_HUGEPAGE
-/*
- * The order a folio fault asks the provider for: PMD_ORDER if a PMD entry
- * could map it: no page table below the PMD yet, the PMD block around the
- * address inside the VMA at a PMD-aligned page offset (what do_set_pmd()
- * needs) and within the space, and none of it revoked; else 0.  Like the
- * huge_fault of pfn spaces, so fallbacks count the same: once per block.
- */
-static unsigned int lazymap_folio_want(struct lazymap_space *space,
-				       struct vm_fault *vmf)
-{
-	struct vm_area_struct *vma = vmf->vma;
-	unsigned long addr;
-	pgoff_t block;
-
-	if (!pmd_none(pmdp_get_lockless(vmf->pmd)) ||
-	    vma_thp_disabled(vma, vma->vm_flags) ||
-	    lazymap_fault_fits(vma->vm_start, vma->vm_end, vma->vm_pgoff,
-			       vmf->address, HPAGE_PMD_ORDER, &addr, &block) ||
-	    ((u64)block + HPAGE_PMD_NR) << PAGE_SHIFT > space->size ||
-	    lazymap_range_revoked(space, block, block + HPAGE_PMD_NR))
-		return 0;
-	return HPAGE_PMD_ORDER;
-}
-
-static int lazymap_pte_noop(pte_t *pte, unsigned long addr, void *data)
-{
-	return 0;
-}
-
-/*
- * Return the level finish_fault() is going to map @folio at, and make sure
- * it is not a PMD if part of the folio is revoked.  A PMD-sized folio is
- * mapped with a PMD whenever the fault finds no page table below the PMD
- * (do_set_pmd()); for a partly revoked folio, install that page table
- * first, so that only the faulting page is mapped.  Nothing else installs
- * a PMD in a folio space's VMA (no ->huge_fault, and khugepaged only
- * collapses regular files), so the table stays until the VMA goes.
- */
-static int lazymap_folio_level(struct lazymap_space *space,
-			       struct vm_fault *vmf, struct folio *folio)
-{
-	struct vm_area_struct *vma = vmf->vma;
-	struct inode *host = space->mapping->host;
-	int err;
-
-	if (folio_order(folio) != HPAGE_PMD_ORDER)
-		return LAZYMAP_LEVEL_PTE;
-	if (lazymap_range_revoked(space, folio->index,
-				  folio_next_index(folio))) {
-		if (!pmd_none(pmdp_get_lockless(vmf->pmd)))
-			return LAZYMAP_LEVEL_PTE;
-		err = apply_to_page_range(vma->vm_mm, vmf->address & PAGE_MASK,
-					  PAGE_SIZE, lazymap_pte_noop, NULL);
-		return err ? err : LAZYMAP_LEVEL_PTE;
-	}
-	/* The checks of finish_fault() and do_set_pmd(), but the global ones. */
-	if (!pmd_none(pmdp_get_lockless(vmf->pmd)) ||
-	    vma_thp_disabled(vma, vma->vm_flags) ||
-	    !thp_vma_suitable_order(vma, vmf->address, HPAGE_PMD_ORDER) ||
-	    folio_next_index(folio) >
-	    DIV_ROUND_UP(i_size_read(host), PAGE_SIZE))
-		return LAZYMAP_LEVEL_PTE;
-	return LAZYMAP_LEVEL_PMD;
-}
-
-static unsigned int lazymap_folio_level_order(int level)
-{
-	return level == LAZYMAP_LEVEL_PMD ? HPAGE_PMD_ORDER : 0;
-}
-#else
-static unsigned int lazymap_folio_want(struct lazymap_space *space,
-				       struct vm_fault *vmf)
-{
-	return 0;
-}
-
-static int lazymap_folio_level(struct lazymap_space *space,
-			       struct vm_fault *vmf, struct folio *folio)
-{
-	return LAZYMAP_LEVEL_PTE;
-}
-
-static unsigned int lazymap_folio_level_order(int level)
-{
-	return 0;
-}
-#endif
-
-/*
- * Fault of a folio space: check and resolve under the gate, lock the folio
- * and return it locked; finish_fault() maps it and do_read_fault() or
- * do_shared_fault() unlock it.  The reference from the provider becomes
- * the page table's.
- */
-static vm_fault_t lazymap_vma_folio_fault(struct vm_fault *vmf)
-{
-	struct vm_area_struct *vma = vmf->vma;
-	struct lazymap_vma *rec = vma->vm_private_data;
-	struct lazymap_space *space = rec->space;
-	struct lazymap_resolved res = {};
-	pgoff_t pgoff = vmf->pgoff;
-	unsigned int want = 0;
-	struct folio *folio;
-	int level = LAZYMAP_LEVEL_PTE;
-	vm_fault_t ret;
-	int err;
-
-	/* lazymap_mmap() checked the VMA against the size, but be sure. */
-	if (WARN_ON_ONCE(((u64)pgoff + 1) << PAGE_SHIFT > space->size))
-		return VM_FAULT_SIGBUS;
-
-	down_read(space->gate);
-	if ((space->ops->accessible && !space->ops->accessible(space)) ||
-	    lazymap_range_revoked(space, pgoff, pgoff + 1)) {
-		ret = VM_FAULT_SIGBUS;
-		goto out_unlock;
-	}
-	want = lazymap_folio_want(space, vmf);
-	err = space->ops->resolve(space, pgoff, want, &res);
-	if (err) {
-		ret = err == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
-		goto out_unlock;
-	}
-	folio = res.folio;
-	if (WARN_ON_ONCE(!folio)) {
-		ret = VM_FAULT_SIGBUS;
-		goto out_unlock;
-	}
-	/*
-	 * Before the folio lock, like __do_fault()'s page table preallocation:
-	 * allocating under a folio lock can deadlock against reclaim.
-	 */
-	level = lazymap_folio_level(space, vmf, folio);
-	if (level < 0) {
-		ret = level == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
-		folio_put(folio);
-		goto out_unlock;
-	}
-	folio_lock(folio);
-	if (unlikely(folio->mapping != space->mapping)) {
-		/* Truncated since the provider found it: fault again. */
-		ret = VM_FAULT_NOPAGE;
-		/* Not a folio of the space at all: a provider bug. */
-		if (WARN_ON_ONCE(folio->mapping))
-			ret = VM_FAULT_SIGBUS;
-		goto out_put;
-	}
-	/* Never map what was not written: stale memory. */
-	if (WARN_ON_ONCE(!folio_contains(folio, pgoff) ||
-			 !folio_test_uptodate(folio))) {
-		ret = VM_FAULT_SIGBUS;
-		goto out_put;
-	}
-	this_cpu_inc(space->fault_stats->faults[level]);
-	atomic64_inc(&rec->faults[level]);
-	if (!rec->pid && current->mm == vma->vm_mm)
-		lazymap_vma_set_owner(rec);
-	vmf->page = folio_file_page(folio, pgoff);
-	ret = VM_FAULT_LOCKED;
-	goto out_unlock;
-
-out_put:
-	folio_unlock(folio);
-	folio_put(folio);
-out_unlock:
-	up_read(space->gate);
-	if (want && level == LAZYMAP_LEVEL_PTE && ret == VM_FAULT_LOCKED)
-		this_cpu_inc(space->fault_stats->fallbacks);
-	else if (ret & VM_FAULT_SIGBUS)
-		this_cpu_inc(space->fault_stats->sigbus);
-	trace_lazymap_fault(space->name, vmf->address, pgoff,
-			    lazymap_folio_level_order(level),
-			    (__force unsigned int)ret);
-	return ret;
-}
-
 /*
  * Folio spaces: no ->huge_fault, so that only finish_fault() maps PMDs
- * (and khugepaged leaves the VMA alone, see lazymap_folio_level()).
+ * (and khugepaged leaves the VMA alone, see lazymap_folio_level() in
+ * folio.c).
  */
 static const struct vm_operations_struct lazymap_folio_vma_ops = {
 	.open = lazymap_vma_open,
 	.close = lazymap_vma_close,
-	.fault = lazymap_vma_folio_fault,
+	.fault = lazymap_folio_fault,
 };
 
 /**
@@ -613,7 +430,8 @@ static const struct vm_operations_struct lazymap_folio_vma_ops = {
  * Installs no page table entry: every page is mapped by a fault.
  *
  * Return: 0; -EINVAL for a private mapping, a file not on the space's
- * mapping, or a range beyond the space; -ENOMEM.
+ * mapping, or a range beyond the space (pfn and page spaces: a folio
+ * space's VMA may reach past the end, where faults get SIGBUS); -ENOMEM.
  */
 int lazymap_mmap(struct lazymap_space *space, struct vm_area_struct *vma)
 {
@@ -624,8 +442,13 @@ int lazymap_mmap(struct lazymap_space *space, struct vm_area_struct *vma)
 		return -EINVAL;
 	if (!vma->vm_file || vma->vm_file->f_mapping != space->mapping)
 		return -EINVAL;
+	/*
+	 * Pfn and page spaces map nothing past their end; a folio space's
+	 * VMA may, as a file's: faults there get SIGBUS.
+	 */
 	if (check_shl_overflow((u64)vma->vm_pgoff, PAGE_SHIFT, &start) ||
-	    check_add_overflow(start, (u64)len, &end) || end > space->size)
+	    check_add_overflow(start, (u64)len, &end) ||
+	    (end > space->size && space->kind != LAZYMAP_KIND_FOLIO))
 		return -EINVAL;
 
 	vma->vm_page_prot = lazymap_space_pgprot(space, vma->vm_page_prot);

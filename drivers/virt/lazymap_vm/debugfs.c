@@ -36,6 +36,32 @@ static int lazymap_vm_slots_show(struct seq_file *m, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(lazymap_vm_slots);
 
+static int lazymap_vm_bindings_show(struct seq_file *m, void *unused)
+{
+	struct lazymap_vm *vm = m->private;
+	struct lazymap_vm_binding *b;
+	unsigned long index = 0;
+
+	seq_puts(m, "# gpa_start gpa_end guest_memfd offset kind perm slot\n");
+	guard(rwsem_read)(&vm->slots_lock);
+	mt_for_each(&vm->bindings, b, index, ULONG_MAX) {
+		seq_printf(m, "%#llx %#llx %s %#llx %s %c%c%c ",
+			   b->gfn << PAGE_SHIFT, (b->gfn + b->npages) << PAGE_SHIFT,
+			   b->gmem ? b->gmem->name : "(closed)",
+			   b->pgoff << PAGE_SHIFT,
+			   b->flags & LAZYMAP_VM_MAP_LEND ? "lend" : "share",
+			   b->perm & LAZYMAP_VM_PERM_R ? 'r' : '-',
+			   b->perm & LAZYMAP_VM_PERM_W ? 'w' : '-',
+			   b->perm & LAZYMAP_VM_PERM_X ? 'x' : '-');
+		if (b->slot)
+			seq_printf(m, "%u\n", b->slot->id);
+		else
+			seq_puts(m, "-\n");
+	}
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(lazymap_vm_bindings);
+
 static int lazymap_vm_stage2_show(struct seq_file *m, void *unused)
 {
 	static const char * const names[LAZYMAP_VM_NR_LEVELS] = { "4K", "2M", "1G" };
@@ -79,6 +105,8 @@ void lazymap_vm_debugfs_add(struct lazymap_vm *vm)
 	vm->debugfs = debugfs_create_dir(name, lazymap_vm_debugfs_root);
 	debugfs_create_file("slots", 0400, vm->debugfs, vm,
 			    &lazymap_vm_slots_fops);
+	debugfs_create_file("bindings", 0400, vm->debugfs, vm,
+			    &lazymap_vm_bindings_fops);
 	debugfs_create_file("stage2", 0400, vm->debugfs, vm,
 			    &lazymap_vm_stage2_fops);
 	debugfs_create_file("stats", 0400, vm->debugfs, vm,

@@ -2,8 +2,9 @@
 /*
  * lazymap-vm internals, shared by vm.c (device, VM fd), slots.c (memory
  * slots), vcpu.c (vCPU fd, guest access), stage2.c (the software stage 2),
- * mmu.c (fault path, MMU notifier), lock.c (slot lock), dirty.c (dirty log)
- * and debugfs.c.
+ * mmu.c (fault path, MMU notifier), lock.c (slot lock), dirty.c (dirty log),
+ * gmem.c (guest_memfd files), bind.c (guest_memfd bindings, MAP_MEM) and
+ * debugfs.c.
  *
  * Objects:
  * - struct lazymap_vm: one per CREATE_VM, reference counted.  The VM fd
@@ -16,10 +17,18 @@
  * - struct lazymap_vm_vcpu: owned by the VM (freed with it); the vCPU fd
  *   points at it and holds a VM reference.
  * - struct lazymap_vm_s2: the stage 2, behind struct lazymap_vm_backend_ops.
+ * - struct lazymap_vm_gmem: one per guest_memfd file, from CREATE_GUEST_MEMFD
+ *   to the file's last close; holds a VM reference and a folio space of the
+ *   lazymap core whose own inode is the file's.
+ * - struct lazymap_vm_binding: a range of a guest_memfd mapped at a guest
+ *   range, LEND or SHARE, from MAP_MEM (or a GUEST_MEMFD slot, which owns
+ *   one) to its unmap, the slot's deletion or the file's last close.
  *
  * Lock order (also in Documentation/driver-api/lazymap-vm.rst):
  *
  *   vcpu->mutex -> vm->slots_lock -> mmap_lock -> vm->mmu_lock -> xa_lock
+ *   vm->slots_lock -> guest_memfd gate -> listeners_lock -> vm->mmu_lock
+ *   filemap_invalidate_lock -> folio lock -> listeners_lock -> vm->mmu_lock
  *
  * mmap_lock is taken under slots_lock (GUP, pinning, notifier insertion),
  * never under mmu_lock.  The invalidate callback runs under mmap_lock or
@@ -33,6 +42,8 @@
 #include <linux/atomic.h>
 #include <linux/interval_tree.h>
 #include <linux/kref.h>
+#include <linux/lazymap.h>
+#include <linux/maple_tree.h>
 #include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
 #include <linux/rwsem.h>
@@ -149,6 +160,7 @@ struct lazymap_vm_s2 {
  *		  last GET_DIRTY_LOG; bits set under mmu_lock, taken by xchg()
  * @pinned: the pinned pages of a locked slot, else NULL
  * @lock_perm: LAZYMAP_VM_LOCK_MEM_* of a locked slot
+ * @binding: a GUEST_MEMFD slot's binding, else NULL
  */
 struct lazymap_vm_slot {
 	struct lazymap_vm *vm;
@@ -162,6 +174,59 @@ struct lazymap_vm_slot {
 	unsigned long *dirty_bitmap;
 	struct page **pinned;
 	u64 lock_perm;
+	struct lazymap_vm_binding *binding;
+};
+
+/**
+ * struct lazymap_vm_gmem - a guest_memfd
+ * @vm: the VM it belongs to, with a reference (the file pins the VM)
+ * @space: the folio space holding its memory; the file's inode is the
+ *	   space's own
+ * @size: bytes
+ * @flags: LAZYMAP_VM_GUEST_MEMFD_FLAG_*
+ * @bindings: its bindings by page offset range (vm->slots_lock)
+ * @name: its space's name (debugfs lazymap/<name>/)
+ */
+struct lazymap_vm_gmem {
+	struct lazymap_vm *vm;
+	struct lazymap_space *space;
+	u64 size;
+	u64 flags;
+	struct rb_root_cached bindings;
+	char name[32];
+};
+
+/**
+ * struct lazymap_vm_binding - guest frames backed by a guest_memfd range
+ * @vm: the VM
+ * @gmem: the guest_memfd; NULL once its file is closed (a slot's binding
+ *	  stays, and its frames fault)
+ * @slot: the GUEST_MEMFD slot owning it, or NULL for a MAP_MEM binding
+ * @gfn: first guest frame
+ * @npages: size in pages
+ * @pgoff: first page offset in the guest_memfd
+ * @flags: LAZYMAP_VM_MAP_* (LEND or SHARE, R/W/X)
+ * @perm: the stage-2 permissions, LAZYMAP_VM_PERM_*
+ * @delta: gfn - pgoff (mod 2^64), the same for every piece an unmap
+ *	   leaves: the invalidate callback translates offsets with it alone
+ * @file_node: in gmem->bindings, [@pgoff, @pgoff + @npages - 1]
+ * @listener: registered with the guest_memfd's space over the same range
+ *
+ * @gfn, @npages and @pgoff change only under slots_lock held for write
+ * (an unmap trims them).
+ */
+struct lazymap_vm_binding {
+	struct lazymap_vm *vm;
+	struct lazymap_vm_gmem *gmem;
+	struct lazymap_vm_slot *slot;
+	u64 gfn;
+	u64 npages;
+	u64 pgoff;
+	u32 flags;
+	unsigned int perm;
+	u64 delta;
+	struct interval_tree_node file_node;
+	struct lazymap_listener listener;
 };
 
 /**
@@ -190,6 +255,8 @@ struct lazymap_vm_vcpu {
  *		them (guest access, dirty log, debugfs)
  * @slots: slot id -> struct lazymap_vm_slot
  * @gpa_tree: the slots by guest frame range, for O(log n) lookup
+ * @bindings: guest frame ranges -> struct lazymap_vm_binding (both kinds);
+ *	      changed under slots_lock held for write
  * @nr_slot_pages: pages of all slots together
  * @mmu_lock: protects the stage 2 against the invalidate callback; held
  *	      for read to use an entry (copy guest data), for write to
@@ -211,6 +278,7 @@ struct lazymap_vm {
 	struct rw_semaphore slots_lock;
 	struct xarray slots;
 	struct rb_root_cached gpa_tree;
+	struct maple_tree bindings;
 	u64 nr_slot_pages;
 
 	rwlock_t mmu_lock;
@@ -245,6 +313,7 @@ enum lazymap_vm_change {
 int lazymap_vm_set_user_memory_region(struct lazymap_vm *vm, void __user *argp,
 				      bool v2);
 struct lazymap_vm_slot *lazymap_vm_slot_find(struct lazymap_vm *vm, u64 gfn);
+bool lazymap_vm_slots_overlap(struct lazymap_vm *vm, u64 first, u64 last);
 void lazymap_vm_delete_all_slots(struct lazymap_vm *vm);
 #if IS_ENABLED(CONFIG_KUNIT)
 int lazymap_vm_check_region(const struct lazymap_vm_userspace_memory_region2 *mem,
@@ -271,6 +340,35 @@ extern const struct mmu_interval_notifier_ops lazymap_vm_notifier_ops;
 int lazymap_vm_fault(struct lazymap_vm *vm, struct lazymap_vm_slot *slot,
 		     u64 gfn, bool write);
 void lazymap_vm_drop_slot_s2(struct lazymap_vm *vm, struct lazymap_vm_slot *slot);
+
+/* gmem.c */
+int lazymap_vm_create_guest_memfd(struct lazymap_vm *vm, void __user *argp);
+struct lazymap_vm_gmem *lazymap_vm_gmem_get_file(struct lazymap_vm *vm,
+						 unsigned int fd,
+						 struct file **filep);
+#if IS_ENABLED(CONFIG_KUNIT)
+struct lazymap_vm_gmem *lazymap_vm_gmem_alloc(struct lazymap_vm *vm, u64 size,
+					      u64 flags);
+void lazymap_vm_gmem_free(struct lazymap_vm_gmem *gmem);
+#endif
+
+/* bind.c */
+#define LAZYMAP_VM_MAP_KINDS	(LAZYMAP_VM_MAP_LEND | LAZYMAP_VM_MAP_SHARE)
+int lazymap_vm_map_mem(struct lazymap_vm *vm, void __user *argp);
+int lazymap_vm_bind(struct lazymap_vm *vm, struct lazymap_vm_gmem *gmem,
+		    struct lazymap_vm_slot *slot, u64 gfn, u64 pgoff,
+		    u64 npages, u32 flags, struct lazymap_vm_binding **bp);
+void lazymap_vm_unbind(struct lazymap_vm *vm, struct lazymap_vm_binding *b);
+struct lazymap_vm_binding *lazymap_vm_binding_find(struct lazymap_vm *vm,
+						   u64 gfn);
+bool lazymap_vm_bindings_overlap(struct lazymap_vm *vm, u64 first, u64 last);
+void lazymap_vm_gmem_release_bindings(struct lazymap_vm_gmem *gmem);
+int lazymap_vm_binding_fault(struct lazymap_vm *vm,
+			     struct lazymap_vm_binding *b, u64 gfn);
+#if IS_ENABLED(CONFIG_KUNIT)
+int lazymap_vm_unmap_split(u64 b_gfn, u64 b_npages, u64 gfn, u64 npages,
+			   u64 *head, u64 *tail);
+#endif
 
 /* vcpu.c */
 int lazymap_vm_create_vcpu(struct lazymap_vm *vm, unsigned long id);

@@ -141,7 +141,7 @@ static int lazymap_vm_slot_lock(struct lazymap_vm *vm, u64 id, u64 perm)
 	if (READ_ONCE(vm->has_run))
 		return -EBUSY;
 	slot = xa_load(&vm->slots, id);
-	if (!slot)
+	if (!slot || (slot->flags & LAZYMAP_VM_MEM_GUEST_MEMFD))
 		return -EINVAL;
 	if (slot->pinned)
 		return -EBUSY;

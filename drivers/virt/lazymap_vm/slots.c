@@ -15,6 +15,7 @@
  * in its order (the first failure decides the errno); the numbers in the
  * comments are the steps of the lazymap-vm UAPI contract.
  */
+#include <linux/file.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -23,8 +24,7 @@
 
 #define LAZYMAP_VM_V1_FLAGS	(LAZYMAP_VM_MEM_LOG_DIRTY_PAGES | \
 				 LAZYMAP_VM_MEM_READONLY)
-/* LAZYMAP_VM_MEM_GUEST_MEMFD joins when guest_memfd exists. */
-#define LAZYMAP_VM_VALID_FLAGS	LAZYMAP_VM_V1_FLAGS
+#define LAZYMAP_VM_VALID_FLAGS	(LAZYMAP_VM_V1_FLAGS | LAZYMAP_VM_MEM_GUEST_MEMFD)
 
 /**
  * lazymap_vm_check_region() - the checks that need no VM state
@@ -50,8 +50,12 @@ lazymap_vm_check_region(const struct lazymap_vm_userspace_memory_region2 *mem,
 	for (i = 0; i < ARRAY_SIZE(mem->pad2); i++)
 		if (mem->pad2[i])
 			return -EINVAL;
-	/* (3) GUEST_MEMFD is unknown yet, so are its combinations. */
+	/* (3) */
 	if (mem->flags & ~LAZYMAP_VM_VALID_FLAGS)
+		return -EINVAL;
+	if ((mem->flags & LAZYMAP_VM_MEM_GUEST_MEMFD) &&
+	    (mem->flags & (LAZYMAP_VM_MEM_LOG_DIRTY_PAGES |
+			   LAZYMAP_VM_MEM_READONLY)))
 		return -EINVAL;
 	/* (4) */
 	if (!PAGE_ALIGNED(mem->memory_size) || !PAGE_ALIGNED(mem->guest_phys_addr))
@@ -60,7 +64,13 @@ lazymap_vm_check_region(const struct lazymap_vm_userspace_memory_region2 *mem,
 	    mem->userspace_addr != untagged_addr(mem->userspace_addr) ||
 	    !access_ok(u64_to_user_ptr(mem->userspace_addr), mem->memory_size))
 		return -EINVAL;
-	/* (5) applies to GUEST_MEMFD only.  (6) */
+	/* (5) */
+	if ((mem->flags & LAZYMAP_VM_MEM_GUEST_MEMFD) &&
+	    (!PAGE_ALIGNED(mem->guest_memfd_offset) ||
+	     mem->guest_memfd_offset + mem->memory_size <
+	     mem->guest_memfd_offset))
+		return -EINVAL;
+	/* (6) */
 	if (mem->slot >> 16)
 		return -EINVAL;
 	if (mem->guest_phys_addr + mem->memory_size < mem->guest_phys_addr)
@@ -91,6 +101,20 @@ static bool lazymap_vm_overlaps(struct lazymap_vm *vm, u64 first, u64 last,
 		if (container_of(node, struct lazymap_vm_slot, node) != self)
 			return true;
 	return false;
+}
+
+/**
+ * lazymap_vm_slots_overlap() - does a slot hold a frame of a range?
+ * @vm: the VM, slots_lock held
+ * @first: first guest frame
+ * @last: last guest frame (inclusive)
+ *
+ * Return: true if a slot overlaps [@first, @last].
+ */
+bool lazymap_vm_slots_overlap(struct lazymap_vm *vm, u64 first, u64 last)
+{
+	lockdep_assert_held(&vm->slots_lock);
+	return lazymap_vm_overlaps(vm, first, last, NULL);
 }
 
 /**
@@ -125,8 +149,11 @@ lazymap_vm_classify_region(struct lazymap_vm *vm,
 			return -EINVAL;
 		change = LAZYMAP_VM_CREATE;
 	} else {
-		/* (9) */
-		if (mem->flags & LAZYMAP_VM_MEM_GUEST_MEMFD)
+		/*
+		 * (9) A GUEST_MEMFD slot is immutable, whatever the request
+		 * (KVM would take one without the flag as a flags change).
+		 */
+		if ((mem->flags | old->flags) & LAZYMAP_VM_MEM_GUEST_MEMFD)
 			return -EINVAL;
 		if (mem->userspace_addr != old->hva || npages != old->npages ||
 		    ((mem->flags ^ old->flags) & LAZYMAP_VM_MEM_READONLY))
@@ -142,7 +169,8 @@ lazymap_vm_classify_region(struct lazymap_vm *vm,
 	}
 	/* (10) */
 	if ((change == LAZYMAP_VM_CREATE || change == LAZYMAP_VM_MOVE) &&
-	    lazymap_vm_overlaps(vm, base_gfn, base_gfn + npages - 1, old))
+	    (lazymap_vm_overlaps(vm, base_gfn, base_gfn + npages - 1, old) ||
+	     lazymap_vm_bindings_overlap(vm, base_gfn, base_gfn + npages - 1)))
 		return -EEXIST;
 	return change;
 }
@@ -234,8 +262,33 @@ struct lazymap_vm_slot *lazymap_vm_slot_find(struct lazymap_vm *vm, u64 gfn)
 }
 EXPORT_SYMBOL_IF_KUNIT(lazymap_vm_slot_find);
 
+/*
+ * (11) A GUEST_MEMFD slot's binding: the file checks, then
+ * lazymap_vm_bind() (file-range overlap, the LEND).
+ */
+static int lazymap_vm_slot_bind(struct lazymap_vm *vm,
+				struct lazymap_vm_slot *slot,
+				const struct lazymap_vm_userspace_memory_region2 *mem,
+				struct lazymap_vm_gmem *gmem)
+{
+	u64 align = PAGE_SIZE;
+
+	if (gmem->flags & LAZYMAP_VM_GUEST_MEMFD_FLAG_HUGEPAGE)
+		align = SZ_2M;
+	if (mem->guest_memfd_offset + mem->memory_size > gmem->size ||
+	    !IS_ALIGNED(mem->guest_phys_addr | mem->guest_memfd_offset |
+			mem->memory_size, align))
+		return -EINVAL;
+	return lazymap_vm_bind(vm, gmem, slot, slot->base_gfn,
+			       mem->guest_memfd_offset >> PAGE_SHIFT,
+			       slot->npages,
+			       LAZYMAP_VM_MAP_LEND | LAZYMAP_VM_MAP_RWX,
+			       &slot->binding);
+}
+
 static int lazymap_vm_slot_create(struct lazymap_vm *vm,
-				  const struct lazymap_vm_userspace_memory_region2 *mem)
+				  const struct lazymap_vm_userspace_memory_region2 *mem,
+				  struct lazymap_vm_gmem *gmem)
 {
 	struct lazymap_vm_slot *slot;
 	int ret;
@@ -250,19 +303,30 @@ static int lazymap_vm_slot_create(struct lazymap_vm *vm,
 			goto free_slot;
 	}
 	slot->flags = mem->flags;
-	/* Takes mmap_lock: fine under slots_lock, see lazymap_vm.h. */
-	ret = mmu_interval_notifier_insert(&slot->notifier, vm->mm, slot->hva,
-					   slot->npages << PAGE_SHIFT,
-					   &lazymap_vm_notifier_ops);
-	if (ret)
-		goto free_bitmap;
+	if (gmem) {
+		/* The hva was checked, and is not used. */
+		ret = lazymap_vm_slot_bind(vm, slot, mem, gmem);
+		if (ret)
+			goto free_bitmap;
+	} else {
+		/* Takes mmap_lock: fine under slots_lock, see lazymap_vm.h. */
+		ret = mmu_interval_notifier_insert(&slot->notifier, vm->mm,
+						   slot->hva,
+						   slot->npages << PAGE_SHIFT,
+						   &lazymap_vm_notifier_ops);
+		if (ret)
+			goto free_bitmap;
+	}
 	ret = lazymap_vm_slot_link(vm, slot);
 	if (ret)
 		goto remove_notifier;
 	return 0;
 
 remove_notifier:
-	mmu_interval_notifier_remove(&slot->notifier);
+	if (slot->binding)
+		lazymap_vm_unbind(vm, slot->binding);
+	else
+		mmu_interval_notifier_remove(&slot->notifier);
 free_bitmap:
 	lazymap_vm_dirty_log_disable(slot);
 free_slot:
@@ -278,6 +342,8 @@ static void lazymap_vm_slot_delete(struct lazymap_vm *vm,
 	/* No callback runs after this, none is running. */
 	if (slot->notifier.mm)
 		mmu_interval_notifier_remove(&slot->notifier);
+	if (slot->binding)
+		lazymap_vm_unbind(vm, slot->binding);
 	lazymap_vm_drop_slot_s2(vm, slot);
 	lazymap_vm_slot_unlink(vm, slot);
 	lazymap_vm_dirty_log_disable(slot);
@@ -331,6 +397,8 @@ int lazymap_vm_set_user_memory_region(struct lazymap_vm *vm, void __user *argp,
 				      bool v2)
 {
 	struct lazymap_vm_userspace_memory_region2 mem = {};
+	struct lazymap_vm_gmem *gmem = NULL;
+	struct file *file = NULL;
 	struct lazymap_vm_slot *old;
 	size_t size;
 	int change;
@@ -348,7 +416,15 @@ int lazymap_vm_set_user_memory_region(struct lazymap_vm *vm, void __user *argp,
 	change = lazymap_vm_classify_region(vm, &mem, &old);
 	switch (change) {
 	case LAZYMAP_VM_CREATE:
-		return lazymap_vm_slot_create(vm, &mem);
+		if (!(mem.flags & LAZYMAP_VM_MEM_GUEST_MEMFD))
+			return lazymap_vm_slot_create(vm, &mem, NULL);
+		/* (11), after (10).  fput() defers the file's release. */
+		gmem = lazymap_vm_gmem_get_file(vm, mem.guest_memfd, &file);
+		if (IS_ERR(gmem))
+			return PTR_ERR(gmem);
+		ret = lazymap_vm_slot_create(vm, &mem, gmem);
+		fput(file);
+		return ret;
 	case LAZYMAP_VM_DELETE:
 		lazymap_vm_slot_delete(vm, old);
 		return 0;

@@ -76,11 +76,13 @@ static int lazymap_vm_copy_io(struct lazymap_vm *vm, u64 gfn, u64 pfn,
 #endif
 
 /*
- * Copy @n bytes at @off of guest frame @gfn of @slot to or from @buf,
- * faulting the stage-2 entry in when it is missing or lacks @need.
+ * Copy @n bytes at @off of guest frame @gfn of @slot (or of binding @b) to
+ * or from @buf, faulting the stage-2 entry in when it is missing or lacks
+ * @need.
  */
 static int lazymap_vm_copy_guest(struct lazymap_vm *vm,
-				 struct lazymap_vm_slot *slot, u64 gfn,
+				 struct lazymap_vm_slot *slot,
+				 struct lazymap_vm_binding *b, u64 gfn,
 				 unsigned int off, void *buf, unsigned int n,
 				 bool write, unsigned int need)
 {
@@ -111,7 +113,8 @@ static int lazymap_vm_copy_guest(struct lazymap_vm *vm,
 				return ret;
 		} else {
 			read_unlock(&vm->mmu_lock);
-			ret = lazymap_vm_fault(vm, slot, gfn, write);
+			ret = b ? lazymap_vm_binding_fault(vm, b, gfn) :
+				  lazymap_vm_fault(vm, slot, gfn, write);
 			if (ret)
 				return ret;
 		}
@@ -126,12 +129,13 @@ static int lazymap_vm_copy_guest(struct lazymap_vm *vm,
  * *@served: the bytes served before the stop.
  */
 static int lazymap_vm_serve(struct lazymap_vm *vm, u64 gpa, u64 len,
-			    void *buf, u32 kind, u64 *served)
+			    void *buf, u32 kind, u64 *served, bool *private)
 {
 	bool write = kind == LAZYMAP_VM_ACCESS_WRITE;
 	unsigned int need = kind == LAZYMAP_VM_ACCESS_WRITE ? LAZYMAP_VM_PERM_W :
 			    kind == LAZYMAP_VM_ACCESS_EXEC ? LAZYMAP_VM_PERM_X :
 			    LAZYMAP_VM_PERM_R;
+	struct lazymap_vm_binding *b;
 	struct lazymap_vm_slot *slot;
 	unsigned int off, n;
 	u64 done = 0;
@@ -142,6 +146,17 @@ static int lazymap_vm_serve(struct lazymap_vm *vm, u64 gpa, u64 len,
 
 		off = offset_in_page(gpa + done);
 		n = min_t(u64, len - done, PAGE_SIZE - off);
+		b = lazymap_vm_binding_find(vm, gfn);
+		*private = !!b;
+		if (b) {
+			/* Never MMIO: the host must not see what it lent. */
+			if ((b->perm & need) != need) {
+				ret = LAZYMAP_VM_STOP_FAULT;
+				goto out;
+			}
+			slot = NULL;
+			goto copy;
+		}
 		slot = lazymap_vm_slot_find(vm, gfn);
 		if (!slot || (write && (slot->flags & LAZYMAP_VM_MEM_READONLY))) {
 			ret = LAZYMAP_VM_STOP_MMIO;
@@ -152,7 +167,8 @@ static int lazymap_vm_serve(struct lazymap_vm *vm, u64 gpa, u64 len,
 			ret = LAZYMAP_VM_STOP_FAULT;
 			goto out;
 		}
-		ret = lazymap_vm_copy_guest(vm, slot, gfn, off, buf + done, n,
+copy:
+		ret = lazymap_vm_copy_guest(vm, slot, b, gfn, off, buf + done, n,
 					    write, need);
 		if (ret == -EFAULT || ret == -EHWPOISON) {
 			ret = LAZYMAP_VM_STOP_FAULT;
@@ -176,6 +192,7 @@ static int lazymap_vm_access_run(struct lazymap_vm_vcpu *vcpu,
 	u64 end = a->gpa + a->size;
 	u64 pos = a->gpa;
 	u64 seg, served;
+	bool private = false;
 	void __user *data;
 	unsigned long left;
 	int ret = 0;
@@ -191,7 +208,7 @@ static int lazymap_vm_access_run(struct lazymap_vm_vcpu *vcpu,
 			seg -= left;
 		}
 		stop = lazymap_vm_serve(vm, pos, seg, vcpu->bounce, a->flags,
-					&served);
+					&served, &private);
 		if (!write && served) {
 			left = copy_to_user(data, vcpu->bounce, served);
 			if (left) {
@@ -212,6 +229,8 @@ static int lazymap_vm_access_run(struct lazymap_vm_vcpu *vcpu,
 		}
 		if (stop == LAZYMAP_VM_STOP_FAULT) {
 			exit->reason = LAZYMAP_VM_EXIT_MEMORY_FAULT;
+			if (private)
+				exit->flags |= LAZYMAP_VM_MEMORY_EXIT_FLAG_PRIVATE;
 			atomic64_inc(&vm->memory_faults);
 			ret = -EFAULT;
 			break;

@@ -39,6 +39,7 @@ struct lazymap_vm *lazymap_vm_alloc(void)
 	init_rwsem(&vm->slots_lock);
 	xa_init(&vm->slots);
 	vm->gpa_tree = RB_ROOT_CACHED;
+	mt_init(&vm->bindings);
 	rwlock_init(&vm->mmu_lock);
 	lazymap_vm_s2_init(&vm->s2, &lazymap_vm_sw_backend);
 	xa_init(&vm->vcpus);
@@ -54,6 +55,9 @@ static void lazymap_vm_release(struct kref *kref)
 
 	lazymap_vm_debugfs_remove(vm);
 	lazymap_vm_delete_all_slots(vm);
+	/* Every guest_memfd, holding a VM reference, took its own back. */
+	WARN_ON_ONCE(!mtree_empty(&vm->bindings));
+	mtree_destroy(&vm->bindings);
 	vm->s2.ops->destroy(&vm->s2);
 	xa_for_each(&vm->vcpus, id, vcpu) {
 		mutex_destroy(&vcpu->mutex);
@@ -97,15 +101,16 @@ static long lazymap_vm_check_extension(unsigned long cap)
 	case LAZYMAP_VM_CAP_READONLY_MEM:
 	case LAZYMAP_VM_CAP_LOCK_USER_MEMORY_REGION:
 	case LAZYMAP_VM_CAP_DIRTY_LOG:
+	case LAZYMAP_VM_CAP_GUEST_MEMFD:
+	case LAZYMAP_VM_CAP_MAP_MEM:
 		return 1;
+	case LAZYMAP_VM_CAP_GUEST_MEMFD_FLAGS:
+		return LAZYMAP_VM_GUEST_MEMFD_FLAG_MMAP |
+		       LAZYMAP_VM_GUEST_MEMFD_FLAG_HUGEPAGE;
 	case LAZYMAP_VM_CAP_NR_MEMSLOTS:
 		return LAZYMAP_VM_USER_MEM_SLOTS;
 	case LAZYMAP_VM_CAP_MAX_VCPUS:
 		return LAZYMAP_VM_MAX_VCPUS;
-	/* guest_memfd and MAP_MEM are not implemented yet. */
-	case LAZYMAP_VM_CAP_GUEST_MEMFD:
-	case LAZYMAP_VM_CAP_GUEST_MEMFD_FLAGS:
-	case LAZYMAP_VM_CAP_MAP_MEM:
 	default:
 		return 0;
 	}
@@ -150,8 +155,11 @@ static long lazymap_vm_ioctl(struct file *file, unsigned int cmd,
 		return lazymap_vm_get_dirty_log(vm, argp);
 	case LAZYMAP_VM_GET_STATS:
 		return lazymap_vm_get_stats(vm, argp);
+	case LAZYMAP_VM_CREATE_GUEST_MEMFD:
+		return lazymap_vm_create_guest_memfd(vm, argp);
+	case LAZYMAP_VM_MAP_MEM:
+		return lazymap_vm_map_mem(vm, argp);
 	default:
-		/* CREATE_GUEST_MEMFD and MAP_MEM too, until guest_memfd. */
 		return -ENOTTY;
 	}
 }
@@ -246,6 +254,8 @@ module_init(lazymap_vm_init);
 static void __exit lazymap_vm_exit(void)
 {
 	misc_deregister(&lazymap_vm_misc);
+	/* guest_memfd spaces' release work reads lazymap_vm_gmem_ops. */
+	lazymap_wait_for_releases();
 	lazymap_vm_debugfs_exit();
 }
 module_exit(lazymap_vm_exit);

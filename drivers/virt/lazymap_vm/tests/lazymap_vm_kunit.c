@@ -2,8 +2,9 @@
 /*
  * KUnit tests of lazymap-vm internals: the memory slot validation table
  * (every row of the UAPI contract's SET_USER_MEMORY_REGION order), slot
- * lookup with LAZYMAP_VM_USER_MEM_SLOTS slots, and the software stage 2
- * (insertion, invalidation, protection, level math).
+ * lookup with LAZYMAP_VM_USER_MEM_SLOTS slots, the software stage 2
+ * (insertion, invalidation, protection, level math), and guest_memfd
+ * bindings (unmap range math, overlap on both axes, lifetime).
  *
  * The VMs here have no mm: slots are linked directly, without an MMU
  * notifier, and unlinked by the test before the VM goes.
@@ -121,7 +122,8 @@ static const struct region_case region_cases[] = {
 	/* (3) */
 	{ "unknown flag", false, false, R(5, BIT(3), 0, S_SIZE, NEW_HVA), -EINVAL },
 	{ "flag bit 31", false, false, R(5, BIT(31), 0, S_SIZE, NEW_HVA), -EINVAL },
-	{ "guest_memfd (not yet)", false, false, R(5, GMEM, 0, S_SIZE, NEW_HVA), -EINVAL },
+	/* A GUEST_MEMFD create: its fd is checked after (10), by the ioctl. */
+	{ "guest_memfd", false, false, R(5, GMEM, 0, S_SIZE, NEW_HVA), LAZYMAP_VM_CREATE },
 	{ "guest_memfd | dirty", false, false, R(5, GMEM | DIRTY, 0, S_SIZE, NEW_HVA), -EINVAL },
 	{ "guest_memfd | readonly", false, false, R(5, GMEM | RO, 0, S_SIZE, NEW_HVA), -EINVAL },
 	/* (4) */
@@ -132,6 +134,16 @@ static const struct region_case region_cases[] = {
 	{ "hva + size not user", false, false,
 	  R(5, 0, 0, 1ULL << 62, NEW_HVA), -EINVAL },
 	{ "hva 0 is fine", false, false, R(5, 0, 0, S_SIZE, 0), LAZYMAP_VM_CREATE },
+	/* (5) */
+	{ "guest_memfd offset unaligned", false, false,
+	  { .slot = 5, .flags = GMEM, .memory_size = S_SIZE,
+	    .userspace_addr = NEW_HVA, .guest_memfd_offset = 8 }, -EINVAL },
+	{ "guest_memfd offset + size wraps", false, false,
+	  { .slot = 5, .flags = GMEM, .memory_size = S_SIZE,
+	    .userspace_addr = NEW_HVA, .guest_memfd_offset = -PAGE_SIZE }, -EINVAL },
+	{ "offset ignored without guest_memfd", false, false,
+	  { .slot = 5, .memory_size = S_SIZE, .userspace_addr = NEW_HVA,
+	    .guest_memfd_offset = 8 }, LAZYMAP_VM_CREATE },
 	/* (6) */
 	{ "address space 1", false, false, R(BIT(16) | 5, 0, 0, S_SIZE, NEW_HVA), -EINVAL },
 	{ "gpa + size wraps", false, false,
@@ -496,7 +508,182 @@ static void lazymap_vm_test_level_math(struct kunit *test)
 			GB);
 }
 
+/*
+ * The range math of MAP_MEM's unmap, with the cases the Gunyah v16 code
+ * got wrong: head and tail trims swapped, an off-by-one at the end, a
+ * middle that is not split, an end that wraps.
+ */
+struct split_case {
+	const char *name;
+	u64 b_gfn, b_npages, gfn, npages;
+	int err;
+	u64 head, tail;
+};
+
+static const struct split_case split_cases[] = {
+	{ "whole", 100, 10, 100, 10, 0, 0, 0 },
+	{ "head trim", 100, 10, 100, 3, 0, 0, 7 },
+	{ "tail trim", 100, 10, 107, 3, 0, 7, 0 },
+	{ "middle split", 100, 10, 103, 2, 0, 3, 5 },
+	{ "last page", 100, 10, 109, 1, 0, 9, 0 },
+	{ "first page", 100, 10, 100, 1, 0, 0, 9 },
+	{ "one past the end", 100, 10, 109, 2, -ENOENT },
+	{ "at the end", 100, 10, 110, 1, -ENOENT },
+	{ "one before", 100, 10, 99, 2, -ENOENT },
+	{ "covering", 100, 10, 99, 12, -ENOENT },
+	{ "end wraps", U64_MAX - 9, 10, U64_MAX - 1, 5, -ENOENT },
+	{ "size wraps", 0, 10, 5, U64_MAX, -ENOENT },
+	{ "at the top", U64_MAX - 9, 10, U64_MAX - 1, 2, 0, 8, 0 },
+};
+
+static void split_case_desc(const struct split_case *c, char *desc)
+{
+	strscpy(desc, c->name, KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(split, split_cases, split_case_desc);
+
+static void lazymap_vm_test_unmap_split(struct kunit *test)
+{
+	const struct split_case *c = test->param_value;
+	u64 head = 0xdead, tail = 0xbeef;
+
+	KUNIT_EXPECT_EQ(test, c->err,
+			lazymap_vm_unmap_split(c->b_gfn, c->b_npages, c->gfn,
+					       c->npages, &head, &tail));
+	if (c->err) {
+		/* Nothing written on failure. */
+		KUNIT_EXPECT_EQ(test, 0xdeadULL, head);
+		KUNIT_EXPECT_EQ(test, 0xbeefULL, tail);
+		return;
+	}
+	KUNIT_EXPECT_EQ(test, c->head, head);
+	KUNIT_EXPECT_EQ(test, c->tail, tail);
+	KUNIT_EXPECT_EQ(test, c->b_npages, head + c->npages + tail);
+}
+
+static void kgmem_free_action(void *gmem)
+{
+	lazymap_vm_gmem_free(gmem);
+}
+
+/* A VM with a 64-page guest_memfd, freed at the test's end. */
+static struct lazymap_vm_gmem *kgmem_new(struct kunit *test,
+					 struct lazymap_vm **vmp)
+{
+	struct lazymap_vm_gmem *gmem;
+	struct lazymap_vm *vm;
+
+	vm = lazymap_vm_alloc();
+	KUNIT_ASSERT_NOT_NULL(test, vm);
+	gmem = lazymap_vm_gmem_alloc(vm, 64 * PAGE_SIZE, 0);
+	lazymap_vm_put(vm);	/* the guest_memfd holds it now */
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, gmem);
+	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test,
+							   kgmem_free_action,
+							   gmem));
+	*vmp = vm;
+	return gmem;
+}
+
+/*
+ * Overlap rules, half-open on both axes, against one binding at guest
+ * frames [100, 110) over file pages [10, 20): Gunyah's inverted test
+ * refused the disjoint rows and took the overlapping ones.
+ */
+static void lazymap_vm_test_bind_overlap(struct kunit *test)
+{
+	static const struct {
+		u64 first, last;
+		bool overlap;
+	} gpa_rows[] = {
+		{ 90, 99, false }, { 110, 119, false }, { 99, 100, true },
+		{ 109, 110, true }, { 100, 109, true }, { 102, 103, true },
+		{ 0, U64_MAX, true }, { 0, 99, false }, { 110, U64_MAX, false },
+	};
+	static const struct {
+		u64 pgoff, npages;
+		int err;
+	} file_rows[] = {
+		{ 0, 10, 0 }, { 20, 10, 0 }, { 9, 2, -EEXIST },
+		{ 19, 2, -EEXIST }, { 10, 10, -EEXIST }, { 12, 1, -EEXIST },
+		{ 0, 64, -EEXIST }, { 5, 5, 0 }, { 20, 1, 0 },
+	};
+	struct lazymap_vm_binding *b, *o;
+	struct lazymap_vm_gmem *gmem;
+	struct lazymap_vm *vm;
+	unsigned int i;
+	int ret;
+
+	gmem = kgmem_new(test, &vm);
+	down_write(&vm->slots_lock);
+	ret = lazymap_vm_bind(vm, gmem, NULL, 100, 10, 10,
+			      LAZYMAP_VM_MAP_SHARE | LAZYMAP_VM_MAP_RWX, &b);
+	KUNIT_ASSERT_EQ(test, 0, ret);
+	for (i = 0; i < ARRAY_SIZE(gpa_rows); i++)
+		KUNIT_EXPECT_EQ_MSG(test, gpa_rows[i].overlap,
+				    lazymap_vm_bindings_overlap(vm,
+								gpa_rows[i].first,
+								gpa_rows[i].last),
+				    "GPA row %u", i);
+	KUNIT_EXPECT_PTR_EQ(test, b, lazymap_vm_binding_find(vm, 100));
+	KUNIT_EXPECT_PTR_EQ(test, b, lazymap_vm_binding_find(vm, 109));
+	KUNIT_EXPECT_NULL(test, lazymap_vm_binding_find(vm, 110));
+	KUNIT_EXPECT_NULL(test, lazymap_vm_binding_find(vm, 99));
+	for (i = 0; i < ARRAY_SIZE(file_rows); i++) {
+		o = NULL;
+		ret = lazymap_vm_bind(vm, gmem, NULL, 1000 + 100 * i,
+				      file_rows[i].pgoff, file_rows[i].npages,
+				      LAZYMAP_VM_MAP_SHARE | LAZYMAP_VM_MAP_READ,
+				      &o);
+		KUNIT_EXPECT_EQ_MSG(test, file_rows[i].err, ret, "file row %u", i);
+		if (!ret)
+			lazymap_vm_unbind(vm, o);
+	}
+	lazymap_vm_unbind(vm, b);
+	KUNIT_EXPECT_TRUE(test, mtree_empty(&vm->bindings));
+	KUNIT_EXPECT_TRUE(test, RB_EMPTY_ROOT(&gmem->bindings.rb_root));
+	up_write(&vm->slots_lock);
+}
+
+/*
+ * LEND makes the file range private in the space, the unbind hands it
+ * back; a failed bind (file overlap) changes nothing; the last close
+ * takes MAP bindings back.
+ */
+static void lazymap_vm_test_bind_lifetime(struct kunit *test)
+{
+	struct lazymap_vm_binding *b, *o;
+	struct lazymap_vm_gmem *gmem;
+	struct lazymap_vm *vm;
+
+	gmem = kgmem_new(test, &vm);
+	down_write(&vm->slots_lock);
+	KUNIT_ASSERT_EQ(test, 0, lazymap_vm_bind(vm, gmem, NULL, 0, 4, 8,
+						 LAZYMAP_VM_MAP_LEND |
+						 LAZYMAP_VM_MAP_RWX, &b));
+	KUNIT_EXPECT_TRUE(test, lazymap_range_private(gmem->space, 4, 12));
+	KUNIT_EXPECT_FALSE(test, lazymap_range_private(gmem->space, 0, 4));
+	KUNIT_EXPECT_FALSE(test, lazymap_range_private(gmem->space, 12, 64));
+	KUNIT_EXPECT_EQ(test, -EEXIST,
+			lazymap_vm_bind(vm, gmem, NULL, 100, 11, 2,
+					LAZYMAP_VM_MAP_LEND | LAZYMAP_VM_MAP_RWX,
+					&o));
+	KUNIT_EXPECT_FALSE(test, lazymap_range_private(gmem->space, 12, 13));
+	KUNIT_EXPECT_NULL(test, lazymap_vm_binding_find(vm, 100));
+	lazymap_vm_unbind(vm, b);
+	KUNIT_EXPECT_FALSE(test, lazymap_range_private(gmem->space, 4, 12));
+	/* Left bound: the guest_memfd's end (the test's action) removes it. */
+	KUNIT_ASSERT_EQ(test, 0, lazymap_vm_bind(vm, gmem, NULL, 0, 0, 64,
+						 LAZYMAP_VM_MAP_LEND |
+						 LAZYMAP_VM_MAP_READ, &b));
+	up_write(&vm->slots_lock);
+}
+
 static struct kunit_case lazymap_vm_test_cases[] = {
+	KUNIT_CASE_PARAM(lazymap_vm_test_unmap_split, split_gen_params),
+	KUNIT_CASE(lazymap_vm_test_bind_overlap),
+	KUNIT_CASE(lazymap_vm_test_bind_lifetime),
 	KUNIT_CASE_PARAM(lazymap_vm_test_region_table, region_gen_params),
 	KUNIT_CASE_SLOW(lazymap_vm_test_lookup_all_slots),
 	KUNIT_CASE(lazymap_vm_test_s2_insert_lookup),

@@ -4,8 +4,9 @@
  * tools/testing/selftests/iommu/iommufd_fail_nth.c: the fault injection
  * knobs (set at start, restored at exit), arming and disarming
  * /proc/thread-self/fail-nth around one operation, and the check of its
- * result.  The same machinery as lazymap_fail_nth.c, for the sweeps of
- * vm_fail_nth.c.  Include after kselftest_harness.h.
+ * result, and the sweep of one operation (__TEST_FAIL_NTH()), for the
+ * sweeps of lazymap_fail_nth.c and vm_fail_nth.c.  Include after
+ * lazymap_harness.h.
  *
  * An iteration arms fail-nth to fail the n-th slab allocation of the
  * calling thread (failslab); "persistent" iterations also set make-it-fail,
@@ -30,6 +31,8 @@
  * more likely than that the kernel is broken.
  */
 #define FAIL_NTH_MAX		1000U
+/* Seconds per sweep: UML with KASAN and lockdep is slow. */
+#define FAIL_NTH_TIMEOUT	300
 
 static bool have_fault_injection;
 static bool have_persistent;
@@ -152,7 +155,26 @@ struct fail_nth_state {
 	bool injected;		/* this iteration's failure was injected */
 	unsigned int nr_injected;
 	unsigned int nr_enomem;	/* iterations that failed with ENOMEM */
+	/*
+	 * The ids of the objects the sweep created, for a check that each
+	 * was freed (lazymap_fail_nth's spaces): see fail_nth_saw_id().
+	 */
+	bool saw_ids;
+	__u32 first_id;		/* the first id noted */
+	__u32 max_id;		/* the highest id noted */
 };
+
+/* Note the id of an object the sweep created. */
+static inline void fail_nth_saw_id(struct fail_nth_state *nth_state, __u32 id)
+{
+	if (!nth_state->saw_ids) {
+		nth_state->saw_ids = true;
+		nth_state->first_id = id;
+		nth_state->max_id = id;
+	} else if (id > nth_state->max_id) {
+		nth_state->max_id = id;
+	}
+}
 
 static void fail_nth_first(struct __test_metadata *_metadata,
 			   struct fail_nth_state *nth_state, bool persistent)
@@ -258,5 +280,69 @@ static void fail_nth_check(struct __test_metadata *_metadata,
 		TH_LOG("fail-nth %u: ENOMEM without an injected failure",
 		       nth_state->iteration);
 }
+
+/*
+ * __TEST_FAIL_NTH(fixture, name, allocates, each_setup, after) { body }:
+ * the sweep of one operation.  The body arms fail-nth with
+ * fail_nth_enable() right before the operation under test and disarms it
+ * with fail_nth_disable() right after, checks the state the operation left
+ * and returns 0 or its -errno.  The fixture is torn down and set up again
+ * around each iteration; the statement @each_setup runs after every setup
+ * (the harness's included) and @after once the sweep is over, both with
+ * self and nth_state at hand.  An operation that @allocates must reach an
+ * injected failure at least once (and, persistent, fail with ENOMEM); one
+ * that does not must never fail.  The fixture variant has a bool
+ * persistent.
+ */
+#define __TEST_FAIL_NTH(fixture_name, name, allocates, each_setup, after)	\
+	static int test_nth_##name(struct __test_metadata *_metadata,		\
+				   FIXTURE_DATA(fixture_name) *self,		\
+				   const FIXTURE_VARIANT(fixture_name) *variant, \
+				   struct fail_nth_state *_nth_state);		\
+	TEST_F_TIMEOUT(fixture_name, name, FAIL_NTH_TIMEOUT)			\
+	{									\
+		struct fail_nth_state nth_state = {};				\
+		int ret;							\
+										\
+		if (!have_fault_injection)					\
+			SKIP(return, "no fail-nth or failslab in debugfs");	\
+		if (variant->persistent && !have_persistent)			\
+			SKIP(return, "no make-it-fail or failslab knobs");	\
+		fail_nth_first(_metadata, &nth_state, variant->persistent);	\
+		each_setup;							\
+		/* Without injection the operation must just work. */		\
+		ret = test_nth_##name(_metadata, self, variant, &nth_state);	\
+		ASSERT_EQ(0, ret)						\
+			TH_LOG("without fault injection: %s", strerror(-ret));	\
+		do {								\
+			fixture_name##_teardown(_metadata, self, variant);	\
+			ASSERT_GT(FAIL_NTH_MAX, nth_state.iteration);		\
+			nth_state.iteration++;					\
+			fixture_name##_setup(_metadata, self, variant);		\
+			each_setup;						\
+			ret = test_nth_##name(_metadata, self, variant,		\
+					      &nth_state);			\
+			fail_nth_check(_metadata, &nth_state, ret);		\
+		} while (nth_state.injected);					\
+		fixture_name##_teardown(_metadata, self, variant);		\
+		fail_nth_last(&nth_state);					\
+		TH_LOG("%u injected failures, %u of them returned ENOMEM",	\
+		       nth_state.nr_injected, nth_state.nr_enomem);		\
+		if (allocates) {						\
+			/* Otherwise the sweep tested nothing. */		\
+			ASSERT_LT(0U, nth_state.nr_injected);			\
+			/* It fails when memory runs out. */			\
+			if (variant->persistent)				\
+				ASSERT_LT(0U, nth_state.nr_enomem);		\
+		} else {							\
+			ASSERT_EQ(0U, nth_state.nr_enomem);			\
+		}								\
+		after;								\
+	}									\
+	static int test_nth_##name(						\
+		struct __test_metadata *_metadata,				\
+		FIXTURE_DATA(fixture_name) *self,				\
+		const FIXTURE_VARIANT(fixture_name) *variant,			\
+		struct fail_nth_state *_nth_state)
 
 #endif /* __LAZYMAP_FAIL_NTH_UTIL_H */

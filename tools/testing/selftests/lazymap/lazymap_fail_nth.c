@@ -47,8 +47,8 @@
 #include "lazymap_harness.h"
 #include "lazymap_util.h"
 #include "lazymap_test_util.h"
-
-#define DEBUGFS			"/sys/kernel/debug"
+#include "lazymap_core_util.h"
+#include "fail_nth_util.h"
 
 #define SPACE_LEN		(4 * SZ_1M)
 #define SPACE_PAGES		(SPACE_LEN / PG)
@@ -60,31 +60,8 @@
 /* Fill value that pat() never produces. */
 #define FILL_BYTE		0xa5
 
-/*
- * An arbitrary bound on the allocations one operation makes (kmemleak and
- * debugobjects add their own): hitting it means the bound needs raising
- * more likely than that the kernel is broken.
- */
-#define FAIL_NTH_MAX		1000U
-/* Seconds per sweep: UML with KASAN and lockdep is slow. */
-#define FAIL_NTH_TIMEOUT	300
 /* Seconds to wait for a closed space to be released (a workqueue does it). */
 #define RELEASE_TIMEOUT		10
-
-/* Byte of the test pattern in page @pg of the space: 1..127, never 0. */
-static uint8_t pat(size_t pg)
-{
-	return pg % 127 + 1;
-}
-
-/* Write pat() into every page of a mapping of the whole space. */
-static void pattern_write(volatile uint8_t *map)
-{
-	size_t pg;
-
-	for (pg = 0; pg < SPACE_PAGES; pg++)
-		memset((uint8_t *)map + pg * PG, pat(pg), PG);
-}
 
 /*
  * Check the pages of a mapping of the whole space outside [first, first +
@@ -167,243 +144,6 @@ static int lowest_free_fd(void)
 	return fd;
 }
 
-static bool have_fault_injection;
-static bool have_persistent;
-
-/*
- * The fault injection settings this program changed, restored at exit in
- * reverse order.
- */
-static struct {
-	char path[300];
-	char old[32];
-} knobs[32];
-static unsigned int nr_knobs;
-
-/* Write @val to file @path: 0 or -1. */
-static int write_file(const char *path, const char *val)
-{
-	ssize_t len = strlen(val);
-	ssize_t res;
-	int fd;
-
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd == -1)
-		return -1;
-	res = write(fd, val, len);
-	close(fd);
-	return res == len ? 0 : -1;
-}
-
-/*
- * Set debugfs knob @fn (relative to DEBUGFS) to @val, saving its value.
- * Many knobs are simple attributes, which are not seekable: open the file
- * once to read and once to write.
- */
-static int set_knob(const char *fn, const char *val)
-{
-	char *path, *old;
-	ssize_t res;
-	int fd;
-
-	if (nr_knobs == ARRAY_SIZE(knobs))
-		return -1;
-	path = knobs[nr_knobs].path;
-	old = knobs[nr_knobs].old;
-	snprintf(path, sizeof(knobs[0].path), DEBUGFS "/%s", fn);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd == -1)
-		return -1;
-	res = read(fd, old, sizeof(knobs[0].old) - 1);
-	close(fd);
-	if (res <= 0)
-		return -1;
-	old[res] = '\0';
-	old[strcspn(old, "\n")] = '\0';
-	if (write_file(path, val))
-		return -1;
-	nr_knobs++;
-	return 0;
-}
-
-static __attribute__((destructor)) void restore_fault_injection(void)
-{
-	while (nr_knobs--)
-		if (write_file(knobs[nr_knobs].path, knobs[nr_knobs].old))
-			perror(knobs[nr_knobs].path);
-}
-
-/*
- * Let fail-nth fail allocations that may sleep (failslab ignores them by
- * default) and keep the injected failures out of the kernel log.
- *
- * A single failed allocation does not fail every operation that makes it:
- * the maple tree, for one, retries a failed GFP_NOWAIT allocation with the
- * caller's gfp.  The persistent variants also fail every allocation after
- * the n-th one, as an OOM would: failslab fails every allocation of a task
- * with make-it-fail set once fail-nth has counted down, and the sweep sets
- * make-it-fail only around the operation.  No other task has make-it-fail
- * set, so nothing else fails.
- */
-static __attribute__((constructor)) void setup_fault_injection(void)
-{
-	DIR *debugfs = opendir(DEBUGFS);
-	struct dirent *dent;
-
-	if (!debugfs)
-		return;
-	if (access("/proc/self/fail-nth", F_OK) ||
-	    set_knob("failslab/ignore-gfp-wait", "N")) {
-		closedir(debugfs);
-		return;
-	}
-	set_knob("fail_page_alloc/ignore-gfp-wait", "N");
-	set_knob("fail_page_alloc/ignore-gfp-highmem", "N");
-
-	while ((dent = readdir(debugfs))) {
-		char fn[300];
-
-		if (strncmp(dent->d_name, "fail", 4))
-			continue;
-		snprintf(fn, sizeof(fn), "%s/verbose", dent->d_name);
-		set_knob(fn, "0");
-	}
-	closedir(debugfs);
-	have_fault_injection = true;
-
-	/* The probability last: by then only make-it-fail tasks qualify. */
-	have_persistent = !access("/proc/thread-self/make-it-fail", F_OK) &&
-			  !set_knob("failslab/task-filter", "Y") &&
-			  !set_knob("failslab/space", "0") &&
-			  !set_knob("failslab/times", "-1") &&
-			  !set_knob("failslab/interval", "1") &&
-			  !set_knob("failslab/probability", "100");
-}
-
-struct fail_nth_state {
-	int proc_fd;		/* /proc/thread-self/fail-nth */
-	int make_it_fail_fd;	/* /proc/thread-self/make-it-fail, or -1 */
-	bool persistent;	/* fail every allocation from the n-th on */
-	unsigned int iteration;	/* the allocation to fail; 0: none */
-	bool injected;		/* this iteration's failure was injected */
-	unsigned int nr_injected;
-	unsigned int nr_enomem;	/* iterations that failed with ENOMEM */
-	__u32 first_id;		/* the first space id of the sweep */
-	__u32 max_id;		/* the highest space id seen in the sweep */
-};
-
-static void fail_nth_first(struct __test_metadata *_metadata,
-			   struct fail_nth_state *nth_state, bool persistent)
-{
-	nth_state->persistent = persistent;
-	nth_state->make_it_fail_fd = -1;
-	nth_state->proc_fd = open("/proc/thread-self/fail-nth",
-				  O_RDWR | O_CLOEXEC);
-	ASSERT_LE(0, nth_state->proc_fd)
-		TH_LOG("/proc/thread-self/fail-nth: %s", strerror(errno));
-	if (!persistent)
-		return;
-	nth_state->make_it_fail_fd = open("/proc/thread-self/make-it-fail",
-					  O_WRONLY | O_CLOEXEC);
-	ASSERT_LE(0, nth_state->make_it_fail_fd)
-		TH_LOG("/proc/thread-self/make-it-fail: %s", strerror(errno));
-}
-
-static void fail_nth_last(struct fail_nth_state *nth_state)
-{
-	close(nth_state->proc_fd);
-	if (nth_state->make_it_fail_fd >= 0)
-		close(nth_state->make_it_fail_fd);
-}
-
-/*
- * Arm fail-nth right before the operation (no-op on the dry run).  In
- * persistent mode set make-it-fail only after fail-nth: until fail-nth has
- * counted down, it holds off the failures make-it-fail asks for.
- */
-static void __fail_nth_enable(struct __test_metadata *_metadata,
-			      struct fail_nth_state *nth_state)
-{
-	char buf[32];
-	int len;
-
-	nth_state->injected = false;
-	if (!nth_state->iteration)
-		return;
-	len = snprintf(buf, sizeof(buf), "%u", nth_state->iteration);
-	ASSERT_EQ(len, pwrite(nth_state->proc_fd, buf, len, 0))
-		TH_LOG("arming fail-nth: %s", strerror(errno));
-	if (nth_state->persistent)
-		ASSERT_EQ(1, pwrite(nth_state->make_it_fail_fd, "1", 1, 0))
-			TH_LOG("setting make-it-fail: %s", strerror(errno));
-}
-
-#define fail_nth_enable() __fail_nth_enable(_metadata, _nth_state)
-
-/*
- * Disarm fail-nth right after the operation and note whether it injected
- * the failure: fail-nth reads 0 once it has, the number of allocations
- * still to go otherwise.  Disarming keeps the checks that follow, and the
- * page faults they take, out of the sweep.
- */
-static void __fail_nth_disable(struct __test_metadata *_metadata,
-			       struct fail_nth_state *nth_state)
-{
-	char buf[32] = "";
-	ssize_t res;
-
-	if (!nth_state->iteration)
-		return;
-	if (nth_state->persistent)
-		ASSERT_EQ(1, pwrite(nth_state->make_it_fail_fd, "0", 1, 0))
-			TH_LOG("clearing make-it-fail: %s", strerror(errno));
-	res = pread(nth_state->proc_fd, buf, sizeof(buf) - 1, 0);
-	/*
-	 * With usercopy fault injection the read itself can be the failing
-	 * call: then the operation did not reach it.
-	 */
-	if (res == -1 && errno == EFAULT)
-		snprintf(buf, sizeof(buf), "1\n");
-	else
-		ASSERT_LT(1, res)
-			TH_LOG("reading fail-nth: %s", strerror(errno));
-	res = pwrite(nth_state->proc_fd, "0", 1, 0);
-	if (res == -1 && errno == EFAULT)
-		res = pwrite(nth_state->proc_fd, "0", 1, 0);
-	ASSERT_EQ(1, res)
-		TH_LOG("disarming fail-nth: %s", strerror(errno));
-	nth_state->injected = !strcmp(buf, "0\n");
-	if (nth_state->injected)
-		nth_state->nr_injected++;
-}
-
-#define fail_nth_disable() __fail_nth_disable(_metadata, _nth_state)
-
-/* Note a space id the sweep created, for lm_check_ids(). */
-static void fail_nth_saw_id(struct fail_nth_state *nth_state, __u32 id)
-{
-	if (id > nth_state->max_id)
-		nth_state->max_id = id;
-}
-
-/*
- * The result of one iteration: success or ENOMEM, and ENOMEM only when the
- * failure was injected.
- */
-static void fail_nth_check(struct __test_metadata *_metadata,
-			   struct fail_nth_state *nth_state, int ret)
-{
-	if (!ret)
-		return;
-	nth_state->nr_enomem++;
-	ASSERT_EQ(-ENOMEM, ret)
-		TH_LOG("fail-nth %u: the operation failed with %s",
-		       nth_state->iteration, strerror(-ret));
-	ASSERT_TRUE(nth_state->injected)
-		TH_LOG("fail-nth %u: ENOMEM without an injected failure",
-		       nth_state->iteration);
-}
-
 /*
  * Check that every space of the sweep was released, failed CREATEs
  * included: the provider's IDA hands out the lowest free id, so once they
@@ -457,60 +197,15 @@ static void lm_check_ids(struct __test_metadata *_metadata,
 }
 
 /*
- * TEST_FAIL_NTH(fixture, name) { body }: the body arms fail-nth with
- * fail_nth_enable() right before the operation under test and disarms it
- * with fail_nth_disable() right after, checks the state the operation left
- * and returns 0 or its -errno.  The fixture is torn down and set up again
- * around each iteration, and must have a space (self->fd, self->id).
+ * TEST_FAIL_NTH(fixture, name) { body }: the sweep of one operation, see
+ * __TEST_FAIL_NTH().  Every operation here allocates.  The fixture must
+ * have a space (self->fd, self->id); every space of the sweep must be
+ * released at its end (lm_check_ids()).
  */
 #define TEST_FAIL_NTH(fixture_name, name)					\
-	static int test_nth_##name(struct __test_metadata *_metadata,		\
-				   FIXTURE_DATA(fixture_name) *self,		\
-				   const FIXTURE_VARIANT(fixture_name) *variant, \
-				   struct fail_nth_state *_nth_state);		\
-	TEST_F_TIMEOUT(fixture_name, name, FAIL_NTH_TIMEOUT)			\
-	{									\
-		struct fail_nth_state nth_state = {};				\
-		int ret;							\
-										\
-		if (!have_fault_injection)					\
-			SKIP(return, "no fail-nth or failslab in debugfs");	\
-		if (variant->persistent && !have_persistent)			\
-			SKIP(return, "no make-it-fail or failslab knobs");	\
-		fail_nth_first(_metadata, &nth_state, variant->persistent);	\
-		nth_state.first_id = self->id;					\
-		nth_state.max_id = self->id;					\
-		/* Without injection the operation must just work. */		\
-		ret = test_nth_##name(_metadata, self, variant, &nth_state);	\
-		ASSERT_EQ(0, ret)						\
-			TH_LOG("without fault injection: %s", strerror(-ret));	\
-		do {								\
-			fixture_name##_teardown(_metadata, self, variant);	\
-			ASSERT_GT(FAIL_NTH_MAX, nth_state.iteration);		\
-			nth_state.iteration++;					\
-			fixture_name##_setup(_metadata, self, variant);		\
-			fail_nth_saw_id(&nth_state, self->id);			\
-			ret = test_nth_##name(_metadata, self, variant,		\
-					      &nth_state);			\
-			fail_nth_check(_metadata, &nth_state, ret);		\
-		} while (nth_state.injected);					\
-		fixture_name##_teardown(_metadata, self, variant);		\
-		fail_nth_last(&nth_state);					\
-		TH_LOG("%u injected failures, %u of them returned ENOMEM",	\
-		       nth_state.nr_injected, nth_state.nr_enomem);		\
-		/* Otherwise the sweep tested nothing. */			\
-		ASSERT_LT(0U, nth_state.nr_injected);				\
-		/* Every operation here fails when memory runs out. */		\
-		if (variant->persistent)					\
-			ASSERT_LT(0U, nth_state.nr_enomem);			\
-		lm_check_ids(_metadata, &nth_state);				\
-	}									\
-	static int test_nth_##name(						\
-		struct __test_metadata __attribute__((unused)) *_metadata,	\
-		FIXTURE_DATA(fixture_name) __attribute__((unused)) *self,	\
-		const FIXTURE_VARIANT(fixture_name) __attribute__((unused))	\
-			*variant,						\
-		struct fail_nth_state __attribute__((unused)) *_nth_state)
+	__TEST_FAIL_NTH(fixture_name, name, true,				\
+			fail_nth_saw_id(&nth_state, self->id),			\
+			lm_check_ids(_metadata, &nth_state))
 
 FIXTURE(lazymap_fail_nth) {
 	int dev_fd;
@@ -605,7 +300,7 @@ static void lm_map_filled(struct __test_metadata *_metadata,
 	ASSERT_NE(MAP_FAILED, p)
 		TH_LOG("mmap: %s", strerror(errno));
 	self->map = p;
-	pattern_write(p);
+	pattern_write(p, 0, SPACE_PAGES);
 }
 
 /* CREATE: the space object, its inode, debugfs, the fd and the file. */
@@ -851,7 +546,7 @@ TEST_F(lazymap_fail_nth, still_healthy)
 	ASSERT_NE(MAP_FAILED, map)
 		TH_LOG("mmap: %s", strerror(errno));
 	self->map = map;
-	pattern_write(self->map);
+	pattern_write(self->map, 0, SPACE_PAGES);
 	bad = check_pages(self->map, 0, 0);
 	EXPECT_EQ(-1, bad)
 		TH_LOG("page %ld", bad);

@@ -48,10 +48,7 @@ FIXTURE_TEARDOWN(lazymap_hwpoison)
 {
 	if (self->map)
 		munmap(self->map, self->map_len);
-	if (self->fd >= 0)
-		close(self->fd);
-	if (self->dev_fd >= 0)
-		close(self->dev_fd);
+	lm_close_space(self->dev_fd, self->fd);
 }
 
 TEST_F(lazymap_hwpoison, folio_recovered)

@@ -583,26 +583,20 @@ FIXTURE_SETUP(lazymap_stress)
 {
 	bool thp = !access("/sys/kernel/mm/transparent_hugepage/enabled",
 			   F_OK);
-	int ret;
 
+	self->dev_fd = -1;
 	self->fd = -1;
 	self->reserve = NULL;
 	self->counts = MAP_FAILED;
 	/* 2 MiB blocks where they can map with PMDs; else 4 KiB. */
 	self->order = thp ? HUGE_ORDER : 0;
-	self->dev_fd = open(LAZYMAP_DEV, O_RDWR | O_CLOEXEC);
-	if (self->dev_fd < 0)
-		SKIP(return, "%s: %s", LAZYMAP_DEV, strerror(errno));
-	ret = lm_create(self->dev_fd, variant->flags, SPACE_LEN, self->order,
-			&self->id);
-	ASSERT_LE(0, ret)
-		TH_LOG("CREATE 8 MiB, order %u: %s", self->order,
-		       strerror(-ret));
-	self->fd = ret;
+	if (!lm_setup_space_order(_metadata, variant->flags, SPACE_LEN,
+				  self->order, &self->dev_fd, &self->fd,
+				  &self->id))
+		return;
 
 	self->reserve_len = SPACE_LEN + SZ_2M;
-	self->reserve = mmap(NULL, self->reserve_len, PROT_NONE,
-			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	self->reserve = lm_reserve(self->reserve_len);
 	ASSERT_NE(MAP_FAILED, self->reserve);
 	self->counts = mmap(NULL, sizeof(*self->counts),
 			    PROT_READ | PROT_WRITE,
@@ -618,10 +612,7 @@ FIXTURE_TEARDOWN(lazymap_stress)
 		munmap(self->counts, sizeof(*self->counts));
 	if (self->reserve && self->reserve != MAP_FAILED)
 		munmap(self->reserve, self->reserve_len);
-	if (self->fd >= 0)
-		close(self->fd);
-	if (self->dev_fd >= 0)
-		close(self->dev_fd);
+	lm_close_space(self->dev_fd, self->fd);
 }
 
 TEST_F_TIMEOUT(lazymap_stress, all_at_once, 1200)
@@ -639,17 +630,14 @@ TEST_F_TIMEOUT(lazymap_stress, all_at_once, 1200)
 	};
 	struct lazymap_test_stats st0, st;
 	unsigned int n = 0, i;
-	uintptr_t a;
 	long bad;
 	void *p;
 	int idx, ret;
 	size_t pg;
 
 	ASSERT_EQ(0, pthread_mutex_init(&c.err_lock, NULL));
-	a = ((uintptr_t)self->reserve + SZ_2M - 1) & ~(SZ_2M - 1);
-	p = mmap((void *)a, SPACE_LEN, PROT_READ | PROT_WRITE,
-		 MAP_SHARED | MAP_FIXED, self->fd, 0);
-	ASSERT_NE(MAP_FAILED, p);
+	p = lm_huge_map_in(self->reserve, self->fd, 0, SPACE_LEN, 0);
+	ASSERT_NE(NULL, p);
 	c.map = p;
 	/* The pattern, then a listener over the whole space. */
 	for (pg = 0; pg < SPACE_PAGES; pg++)

@@ -3,11 +3,13 @@
  * Wrappers of the ioctls of /dev/lazymap-vm (interface in
  * include/uapi/linux/lazymap_vm.h), shared by the vm_*.c selftests and
  * bench_vm.c: a VM, its vCPUs and memory slots, one guest access, the slot
- * lock, the dirty log and the VM's counters.
+ * lock, the dirty log, the VM's counters, guest_memfds and their bindings.
  *
  * Like lazymap_util.h, everything is static and depends only on libc.
  * Functions returning int return 0 (or a value: an fd, a count) on success
  * and a negative errno value on failure, errno left as the ioctl set it.
+ * Include after lazymap_harness.h, if at all: the fixture helper
+ * lmvm_setup_vm() exists only then.
  */
 #ifndef __LAZYMAP_VM_UTIL_H
 #define __LAZYMAP_VM_UTIL_H
@@ -217,5 +219,75 @@ static inline long long lmvm_status_kb(const char *name)
 	fclose(f);
 	return kb;
 }
+
+/* CREATE_GUEST_MEMFD of @size bytes with @flags: the fd or -errno. */
+static inline int lmvm_create_gmem(int vm_fd, __u64 size, __u64 flags)
+{
+	struct lazymap_vm_create_guest_memfd args = {
+		.size = size,
+		.flags = flags,
+	};
+
+	return lmvm_ret(ioctl(vm_fd, LAZYMAP_VM_CREATE_GUEST_MEMFD, &args));
+}
+
+/* MAP_MEM: bind (or with LAZYMAP_VM_MAP_UNMAP unmap) a guest_memfd range. */
+static inline int lmvm_map_mem(int vm_fd, __u64 gpa, __u32 flags, int gmem_fd,
+			       __u64 offset, __u64 size)
+{
+	struct lazymap_vm_map_mem args = {
+		.guest_addr = gpa,
+		.flags = flags,
+		.guest_memfd = gmem_fd,
+		.offset = offset,
+		.size = size,
+	};
+
+	return lmvm_ret(ioctl(vm_fd, LAZYMAP_VM_MAP_MEM, &args));
+}
+
+static inline int lmvm_unmap_mem(int vm_fd, __u64 gpa, int gmem_fd,
+				 __u64 offset, __u64 size)
+{
+	return lmvm_map_mem(vm_fd, gpa, LAZYMAP_VM_MAP_UNMAP, gmem_fd, offset,
+			    size);
+}
+
+/* A GUEST_MEMFD slot (REGION2) of @size bytes at @gpa: 0 or -errno. */
+static inline int lmvm_set_gmem_region(int vm_fd, __u32 slot, __u64 gpa,
+				       __u64 size, int gmem_fd, __u64 offset)
+{
+	struct lazymap_vm_userspace_memory_region2 r = {
+		.slot = slot,
+		.flags = LAZYMAP_VM_MEM_GUEST_MEMFD,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.guest_memfd = gmem_fd,
+		.guest_memfd_offset = offset,
+	};
+
+	return lmvm_set_region2(vm_fd, &r);
+}
+
+#ifdef __KSELFTEST_HARNESS_H
+/*
+ * The start of a fixture setup: open /dev/lazymap-vm into *@dev_fd,
+ * require 4 KiB pages, create a VM into *@vm_fd and its vCPU 0 into
+ * *@vcpu_fd, all ASSERTed.
+ */
+static inline void lmvm_setup_vm(struct __test_metadata *_metadata,
+				 int *dev_fd, int *vm_fd, int *vcpu_fd)
+{
+	*dev_fd = lmvm_open_dev();
+	ASSERT_LE(0, *dev_fd)
+		TH_LOG("%s: %s (is lazymap-vm built in or loaded?)",
+		       LAZYMAP_VM_DEV, strerror(-*dev_fd));
+	ASSERT_EQ(4096, sysconf(_SC_PAGESIZE));
+	*vm_fd = lmvm_create_vm(*dev_fd, 0);
+	ASSERT_LE(0, *vm_fd) TH_LOG("CREATE_VM: %s", strerror(-*vm_fd));
+	*vcpu_fd = lmvm_create_vcpu(*vm_fd, 0);
+	ASSERT_LE(0, *vcpu_fd) TH_LOG("CREATE_VCPU: %s", strerror(-*vcpu_fd));
+}
+#endif
 
 #endif /* __LAZYMAP_VM_UTIL_H */

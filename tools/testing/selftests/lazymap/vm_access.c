@@ -88,15 +88,7 @@ FIXTURE_SETUP(vm_access)
 	self->vm_fd = -1;
 	self->vcpu_fd = -1;
 	self->map = NULL;
-	self->dev_fd = lmvm_open_dev();
-	ASSERT_LE(0, self->dev_fd)
-		TH_LOG("%s: %s (is lazymap-vm built in or loaded?)",
-		       LAZYMAP_VM_DEV, strerror(-self->dev_fd));
-	ASSERT_EQ(4096, sysconf(_SC_PAGESIZE));
-	self->vm_fd = lmvm_create_vm(self->dev_fd, 0);
-	ASSERT_LE(0, self->vm_fd);
-	self->vcpu_fd = lmvm_create_vcpu(self->vm_fd, 0);
-	ASSERT_LE(0, self->vcpu_fd);
+	lmvm_setup_vm(_metadata, &self->dev_fd, &self->vm_fd, &self->vcpu_fd);
 	self->buf = mmap(NULL, SZ_1M + PG, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, self->buf);

@@ -49,8 +49,6 @@
 #define MEM_PAGES	(MEM_LEN / PG)
 #define GPA		0x100000000ULL
 #define GPA2		0x200000000ULL
-/* Seconds per sweep: UML with KASAN and lockdep is slow. */
-#define FAIL_NTH_TIMEOUT	300
 
 FIXTURE(vm_fail_nth) {
 	int dev_fd;
@@ -59,6 +57,8 @@ FIXTURE(vm_fail_nth) {
 	int new_fd;		/* a VM or vCPU the operation created, or -1 */
 	uint8_t *mem;		/* MEM_LEN, faulted in, pattern */
 	uint8_t *buf;		/* MEM_LEN: ACCESS data */
+	int gmem_fd;		/* a guest_memfd of MEM_LEN, or -1 */
+	uint8_t *gmem;		/* its host mapping (pattern), or MAP_FAILED */
 	long long lck0;		/* VmLck before the fixture */
 };
 
@@ -86,17 +86,12 @@ FIXTURE_SETUP(vm_fail_nth)
 	self->vm_fd = -1;
 	self->vcpu_fd = -1;
 	self->new_fd = -1;
+	self->gmem_fd = -1;
+	self->gmem = MAP_FAILED;
 	self->mem = MAP_FAILED;
 	self->buf = MAP_FAILED;
 	self->lck0 = lmvm_status_kb("VmLck");
-	self->dev_fd = lmvm_open_dev();
-	ASSERT_LE(0, self->dev_fd)
-		TH_LOG("%s: %s (is lazymap-vm built in or loaded?)",
-		       LAZYMAP_VM_DEV, strerror(-self->dev_fd));
-	self->vm_fd = lmvm_create_vm(self->dev_fd, 0);
-	ASSERT_LE(0, self->vm_fd);
-	self->vcpu_fd = lmvm_create_vcpu(self->vm_fd, 0);
-	ASSERT_LE(0, self->vcpu_fd);
+	lmvm_setup_vm(_metadata, &self->dev_fd, &self->vm_fd, &self->vcpu_fd);
 	self->mem = mmap(NULL, MEM_LEN, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, self->mem);
@@ -113,6 +108,10 @@ FIXTURE_TEARDOWN(vm_fail_nth)
 {
 	if (self->new_fd >= 0)
 		close(self->new_fd);
+	if (self->gmem != MAP_FAILED)
+		munmap(self->gmem, MEM_LEN);
+	if (self->gmem_fd >= 0)
+		close(self->gmem_fd);
 	if (self->vcpu_fd >= 0)
 		close(self->vcpu_fd);
 	if (self->vm_fd >= 0)
@@ -124,6 +123,8 @@ FIXTURE_TEARDOWN(vm_fail_nth)
 	if (self->buf != MAP_FAILED)
 		munmap(self->buf, MEM_LEN);
 	self->new_fd = -1;
+	self->gmem_fd = -1;
+	self->gmem = MAP_FAILED;
 	self->vcpu_fd = -1;
 	self->vm_fd = -1;
 	self->dev_fd = -1;
@@ -134,59 +135,11 @@ FIXTURE_TEARDOWN(vm_fail_nth)
 }
 
 /*
- * TEST_FAIL_NTH(fixture, name, allocates) { body }: the body arms fail-nth
- * with fail_nth_enable() right before the operation under test and disarms
- * it with fail_nth_disable() right after, checks the state the operation
- * left and returns 0 or its -errno.  The fixture is torn down and set up
- * again around each iteration.  An operation that @allocates must reach
- * an injected failure at least once (and, persistent, fail with ENOMEM);
- * one that does not must never fail.
+ * TEST_FAIL_NTH(name, allocates) { body }: the sweep of one operation on
+ * the vm_fail_nth fixture, see __TEST_FAIL_NTH().
  */
 #define TEST_FAIL_NTH(name, allocates)						\
-	static int test_nth_##name(struct __test_metadata *_metadata,		\
-				   FIXTURE_DATA(vm_fail_nth) *self,		\
-				   const FIXTURE_VARIANT(vm_fail_nth) *variant,	\
-				   struct fail_nth_state *_nth_state);		\
-	TEST_F_TIMEOUT(vm_fail_nth, name, FAIL_NTH_TIMEOUT)			\
-	{									\
-		struct fail_nth_state nth_state = {};				\
-		int ret;							\
-										\
-		if (!have_fault_injection)					\
-			SKIP(return, "no fail-nth or failslab in debugfs");	\
-		if (variant->persistent && !have_persistent)			\
-			SKIP(return, "no make-it-fail or failslab knobs");	\
-		fail_nth_first(_metadata, &nth_state, variant->persistent);	\
-		/* Without injection the operation must just work. */		\
-		ret = test_nth_##name(_metadata, self, variant, &nth_state);	\
-		ASSERT_EQ(0, ret)						\
-			TH_LOG("without fault injection: %s", strerror(-ret));	\
-		do {								\
-			vm_fail_nth_teardown(_metadata, self, variant);		\
-			ASSERT_GT(FAIL_NTH_MAX, nth_state.iteration);		\
-			nth_state.iteration++;					\
-			vm_fail_nth_setup(_metadata, self, variant);		\
-			ret = test_nth_##name(_metadata, self, variant,		\
-					      &nth_state);			\
-			fail_nth_check(_metadata, &nth_state, ret);		\
-		} while (nth_state.injected);					\
-		vm_fail_nth_teardown(_metadata, self, variant);			\
-		fail_nth_last(&nth_state);					\
-		TH_LOG("%u injected failures, %u of them returned ENOMEM",	\
-		       nth_state.nr_injected, nth_state.nr_enomem);		\
-		if (allocates) {						\
-			ASSERT_LT(0U, nth_state.nr_injected);			\
-			if (variant->persistent)				\
-				ASSERT_LT(0U, nth_state.nr_enomem);		\
-		} else {							\
-			ASSERT_EQ(0U, nth_state.nr_enomem);			\
-		}								\
-	}									\
-	static int test_nth_##name(						\
-		struct __test_metadata *_metadata,				\
-		FIXTURE_DATA(vm_fail_nth) *self,				\
-		const FIXTURE_VARIANT(vm_fail_nth) *variant,			\
-		struct fail_nth_state *_nth_state)
+	__TEST_FAIL_NTH(vm_fail_nth, name, allocates, (void)0, (void)0)
 
 /* A slot of the fixture's memory at @gpa, with @flags. */
 static void add_slot(struct __test_metadata *_metadata,
@@ -442,6 +395,189 @@ TEST_FAIL_NTH(get_stats_check_extension, false)
 			ret = 0;
 	}
 	fail_nth_disable();
+	return ret;
+}
+
+/* --- guest_memfd ------------------------------------------------------ */
+
+#define LEND_RW		(LAZYMAP_VM_MAP_LEND | LAZYMAP_VM_MAP_READ | \
+			 LAZYMAP_VM_MAP_WRITE)
+
+/*
+ * A MEM_LEN guest_memfd of the fixture's VM, mapped by the host and
+ * holding the pattern (its pages faulted in with fail-nth disarmed).
+ */
+static void add_gmem(struct __test_metadata *_metadata,
+		     FIXTURE_DATA(vm_fail_nth) *self)
+{
+	size_t i;
+
+	self->gmem_fd = lmvm_create_gmem(self->vm_fd, MEM_LEN,
+					 LAZYMAP_VM_GUEST_MEMFD_FLAG_MMAP);
+	ASSERT_LE(0, self->gmem_fd);
+	self->gmem = mmap(NULL, MEM_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
+			  self->gmem_fd, 0);
+	ASSERT_NE(MAP_FAILED, self->gmem);
+	for (i = 0; i < MEM_LEN; i++)
+		self->gmem[i] = pat(i);
+}
+
+/* How many pages of [first, first + n) of the host mapping SIGBUS. */
+static size_t gmem_sigbus(FIXTURE_DATA(vm_fail_nth) *self, size_t first,
+			  size_t n)
+{
+	return sigbus_pages(self->gmem + first * PG, n * PG, PG);
+}
+
+/* CREATE_GUEST_MEMFD: a failed one installs no fd; a new one works. */
+TEST_FAIL_NTH(gmem_create, true)
+{
+	int next = lmvm_lowest_free_fd();
+	int fd;
+
+	fail_nth_enable();
+	fd = lmvm_create_gmem(self->vm_fd, MEM_LEN,
+			      LAZYMAP_VM_GUEST_MEMFD_FLAG_MMAP);
+	fail_nth_disable();
+	if (fd < 0) {
+		ASSERT_EQ(next, lmvm_lowest_free_fd())
+			TH_LOG("a failed CREATE_GUEST_MEMFD left fd %d open", next);
+		return fd;
+	}
+	self->gmem_fd = fd;
+	ASSERT_EQ(0, lmvm_map_mem(self->vm_fd, GPA, LEND_RW, fd, 0, MEM_LEN));
+	EXPECT_EQ(-EIO, probe(self, self->vcpu_fd, GPA));	/* zeros */
+	return 0;
+}
+
+/* MAP_MEM LEND: a failed one binds nothing and leaves the host its pages. */
+TEST_FAIL_NTH(map_mem_lend, true)
+{
+	int ret;
+
+	ASSERT_EQ(0, sigbus_install());
+	add_gmem(_metadata, self);
+	fail_nth_enable();
+	ret = lmvm_map_mem(self->vm_fd, GPA, LEND_RW, self->gmem_fd, 0,
+			   MEM_LEN);
+	fail_nth_disable();
+	EXPECT_EQ(ret ? 0 : MEM_PAGES, gmem_sigbus(self, 0, MEM_PAGES));
+	EXPECT_EQ(ret ? 1 : 0, probe(self, self->vcpu_fd, GPA));
+	if (ret)
+		EXPECT_EQ(0, lmvm_map_mem(self->vm_fd, GPA, LEND_RW,
+					  self->gmem_fd, 0, MEM_LEN));
+	return ret;
+}
+
+/*
+ * MAP_MEM UNMAP of the middle (a split): a failed one leaves the binding
+ * whole; a successful one hands exactly the middle back, zeroed.
+ */
+TEST_FAIL_NTH(map_mem_unmap_split, true)
+{
+	size_t mid = MEM_PAGES / 2;
+	struct lazymap_vm_exit exit;
+	int ret;
+
+	ASSERT_EQ(0, sigbus_install());
+	add_gmem(_metadata, self);
+	ASSERT_EQ(0, lmvm_map_mem(self->vm_fd, GPA, LEND_RW, self->gmem_fd, 0,
+				  MEM_LEN));
+	ASSERT_EQ(0, probe(self, self->vcpu_fd, GPA));
+	fail_nth_enable();
+	ret = lmvm_unmap_mem(self->vm_fd, GPA + mid * PG, self->gmem_fd,
+			     mid * PG, 4 * PG);
+	fail_nth_disable();
+	if (ret) {
+		EXPECT_EQ(0, probe(self, self->vcpu_fd, GPA));
+		EXPECT_EQ(MEM_PAGES, gmem_sigbus(self, 0, MEM_PAGES));
+		return ret;
+	}
+	EXPECT_EQ(MEM_PAGES - 4, gmem_sigbus(self, 0, MEM_PAGES));
+	EXPECT_EQ(0U, gmem_sigbus(self, mid, 4));
+	EXPECT_EQ(0, self->gmem[mid * PG] | self->gmem[(mid + 4) * PG - 1]);
+	EXPECT_EQ(0, lmvm_read(self->vcpu_fd, GPA + mid * PG, PG, self->buf,
+			       &exit));
+	EXPECT_EQ(LMVM_EXIT_MMIO, exit.reason);
+	EXPECT_EQ(0, lmvm_read(self->vcpu_fd, GPA + (mid + 4) * PG, PG,
+			       self->buf, &exit));
+	EXPECT_EQ(LMVM_EXIT_NONE, exit.reason);
+	EXPECT_EQ(pat((mid + 4) * PG), self->buf[0]);
+	return 0;
+}
+
+/* A GUEST_MEMFD slot: a failed create leaves no slot and no lent page. */
+TEST_FAIL_NTH(gmem_slot_create, true)
+{
+	int ret;
+
+	ASSERT_EQ(0, sigbus_install());
+	add_gmem(_metadata, self);
+	fail_nth_enable();
+	ret = lmvm_set_gmem_region(self->vm_fd, 5, GPA, MEM_LEN,
+				   self->gmem_fd, 0);
+	fail_nth_disable();
+	EXPECT_EQ(ret ? 1 : 0, probe(self, self->vcpu_fd, GPA));
+	EXPECT_EQ(ret ? 0 : MEM_PAGES, gmem_sigbus(self, 0, MEM_PAGES));
+	if (ret)
+		EXPECT_EQ(-EINVAL, lmvm_delete_region(self->vm_fd, 5));
+	return ret;
+}
+
+/* MAP_MEM SHARE: a failed one binds nothing; the host keeps its access. */
+TEST_FAIL_NTH(map_mem_share, true)
+{
+	int ret;
+
+	ASSERT_EQ(0, sigbus_install());
+	add_gmem(_metadata, self);
+	fail_nth_enable();
+	ret = lmvm_map_mem(self->vm_fd, GPA, LAZYMAP_VM_MAP_SHARE |
+			   LAZYMAP_VM_MAP_READ, self->gmem_fd, 0, MEM_LEN);
+	fail_nth_disable();
+	EXPECT_EQ(0U, gmem_sigbus(self, 0, MEM_PAGES));
+	EXPECT_EQ(ret ? 1 : 0, probe(self, self->vcpu_fd, GPA));
+	return ret;
+}
+
+/*
+ * fallocate() allocating a bound range: a failure leaves what it did not
+ * allocate to be allocated by the next access; the data is what it was.
+ */
+TEST_FAIL_NTH(gmem_fallocate, true)
+{
+	int fd, ret;
+
+	fd = lmvm_create_gmem(self->vm_fd, 2 * MEM_LEN, 0);
+	ASSERT_LE(0, fd);
+	self->gmem_fd = fd;
+	ASSERT_EQ(0, lmvm_map_mem(self->vm_fd, GPA, LEND_RW, fd, 0,
+				  2 * MEM_LEN));
+	fail_nth_enable();
+	ret = fallocate(fd, 1 /* FALLOC_FL_KEEP_SIZE */, 0, 2 * MEM_LEN) ?
+	      -errno : 0;
+	fail_nth_disable();
+	/* Zeros, allocated or not: probe() sees no pattern, no MMIO. */
+	EXPECT_EQ(-EIO, probe(self, self->vcpu_fd, GPA + MEM_LEN));
+	return ret;
+}
+
+/* A punch hole allocates nothing it needs: it must not fail. */
+TEST_FAIL_NTH(gmem_punch, false)
+{
+	struct lazymap_vm_stats st;
+	int ret;
+
+	add_gmem(_metadata, self);
+	ASSERT_EQ(0, lmvm_map_mem(self->vm_fd, GPA, LEND_RW, self->gmem_fd, 0,
+				  MEM_LEN));
+	ASSERT_EQ(0, probe(self, self->vcpu_fd, GPA));
+	fail_nth_enable();
+	ret = fallocate(self->gmem_fd, 3 /* KEEP_SIZE | PUNCH_HOLE */, 0,
+			MEM_LEN) ? -errno : 0;
+	fail_nth_disable();
+	ASSERT_EQ(0, lmvm_stats(self->vm_fd, &st));
+	EXPECT_EQ(ret ? MEM_PAGES : 0, st.s2_pages);
 	return ret;
 }
 

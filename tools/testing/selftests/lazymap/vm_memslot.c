@@ -11,8 +11,8 @@
  * all, a slot moved or deleted under a running vCPU (which never sees the
  * misaligned translation, nor a deleted slot's memory once the delete has
  * returned), and guest_memfd fds that are not guest_memfds.  KVM's
- * overlapping guest_memfd bindings wait for guest_memfd (not this round:
- * its ioctls are ENOTTY, its slot flag EINVAL, its capabilities 0).
+ * guest_memfd slots (overlapping bindings, a real guest_memfd) are in
+ * vm_gmem.c with the rest of guest_memfd.
  *
  * The second half is the errno table of every ioctl, one row per invalid
  * input, in the contract's check order: where two checks could fail, the
@@ -103,16 +103,7 @@ FIXTURE_SETUP(vm)
 	self->vcpu_fd = -1;
 	self->mem = MAP_FAILED;
 
-	self->dev_fd = lmvm_open_dev();
-	ASSERT_LE(0, self->dev_fd)
-		TH_LOG("%s: %s (is lazymap-vm built in or loaded?)",
-		       LAZYMAP_VM_DEV, strerror(-self->dev_fd));
-	ASSERT_EQ(4096, sysconf(_SC_PAGESIZE));
-	self->vm_fd = lmvm_create_vm(self->dev_fd, 0);
-	ASSERT_LE(0, self->vm_fd) TH_LOG("CREATE_VM: %s", strerror(-self->vm_fd));
-	self->vcpu_fd = lmvm_create_vcpu(self->vm_fd, 0);
-	ASSERT_LE(0, self->vcpu_fd)
-		TH_LOG("CREATE_VCPU: %s", strerror(-self->vcpu_fd));
+	lmvm_setup_vm(_metadata, &self->dev_fd, &self->vm_fd, &self->vcpu_fd);
 	self->mem = mmap(NULL, MEM_LEN, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, self->mem);
@@ -223,8 +214,11 @@ TEST_F(vm, invalid_memory_region_flags)
 	struct lazymap_vm_userspace_memory_region2 r2;
 	int i, ret;
 
-	/* guest_memfd is not part of this round: no GUEST_MEMFD slots. */
-	ASSERT_EQ(0, lmvm_check_extension(self->vm_fd,
+	/*
+	 * GUEST_MEMFD is V2 only and needs a guest_memfd: with the VM fd in
+	 * its place it is EINVAL too (vm_gmem covers real ones).
+	 */
+	ASSERT_EQ(1, lmvm_check_extension(self->vm_fd,
 					  LAZYMAP_VM_CAP_GUEST_MEMFD));
 	for (i = 0; i < 32; i++) {
 		__u32 flag = 1U << i;
@@ -245,6 +239,7 @@ TEST_F(vm, invalid_memory_region_flags)
 		r2.flags = flag;
 		r2.memory_size = MEM_REGION_SIZE;
 		r2.userspace_addr = (uintptr_t)self->mem;
+		r2.guest_memfd = self->vm_fd;
 		ret = lmvm_set_region2(self->vm_fd, &r2);
 		EXPECT_EQ(-EINVAL, ret) TH_LOG("V2 flag 0x%x", flag);
 	}
@@ -537,8 +532,8 @@ TEST_F_TIMEOUT(vm, delete_memory_region, 120)
 
 /*
  * test_add_private_memory_region()'s invalid guest_memfds: the device fd,
- * the VM fd, a regular memfd, a closed fd.  Not guest_memfds, and no
- * GUEST_MEMFD slots this round: EINVAL each.
+ * the VM fd, a regular memfd (EINVAL: not guest_memfds), a closed fd
+ * (EBADF); an unaligned offset is EINVAL first, for each.
  */
 TEST_F(vm, invalid_guest_memfd)
 {
@@ -561,7 +556,8 @@ TEST_F(vm, invalid_guest_memfd)
 		for (off = 0; off < 2 * (int)PG; off += 511) {
 			r2.guest_memfd = fds[i];
 			r2.guest_memfd_offset = off;
-			EXPECT_EQ(-EINVAL, lmvm_set_region2(self->vm_fd, &r2))
+			EXPECT_EQ(i == 3 && !(off % PG) ? -EBADF : -EINVAL,
+				  lmvm_set_region2(self->vm_fd, &r2))
 				TH_LOG("fd %d offset %d", i, off);
 		}
 	}
@@ -603,10 +599,11 @@ TEST_F(vm, check_extension)
 		{ LAZYMAP_VM_CAP_NR_MEMSLOTS, LAZYMAP_VM_USER_MEM_SLOTS },
 		{ LAZYMAP_VM_CAP_READONLY_MEM, 1 },
 		{ LAZYMAP_VM_CAP_MAX_VCPUS, LAZYMAP_VM_MAX_VCPUS },
-		/* guest_memfd: not this round */
-		{ LAZYMAP_VM_CAP_GUEST_MEMFD, 0 },
-		{ LAZYMAP_VM_CAP_GUEST_MEMFD_FLAGS, 0 },
-		{ LAZYMAP_VM_CAP_MAP_MEM, 0 },
+		{ LAZYMAP_VM_CAP_GUEST_MEMFD, 1 },
+		{ LAZYMAP_VM_CAP_GUEST_MEMFD_FLAGS,
+		  LAZYMAP_VM_GUEST_MEMFD_FLAG_MMAP |
+		  LAZYMAP_VM_GUEST_MEMFD_FLAG_HUGEPAGE },
+		{ LAZYMAP_VM_CAP_MAP_MEM, 1 },
 		{ LAZYMAP_VM_CAP_LOCK_USER_MEMORY_REGION, 1 },
 		{ LAZYMAP_VM_CAP_DIRTY_LOG, 1 },
 		/* unknown */
@@ -684,8 +681,6 @@ TEST_F(vm, unknown_ioctls)
 	};
 	static const unsigned long vm_bad[] = {
 		LAZYMAP_VM_GET_API_VERSION, LAZYMAP_VM_CREATE_VM,
-		/* guest_memfd: not this round */
-		LAZYMAP_VM_CREATE_GUEST_MEMFD, LAZYMAP_VM_MAP_MEM,
 		LAZYMAP_VM_VCPU_ACCESS, _IO(LAZYMAP_VM_IO, 0x02),
 		_IOW(LAZYMAP_VM_IO, 0x46, __u64), _IO(LAZYMAP_VM_IO, 0xff),
 	};
@@ -831,8 +826,9 @@ static const struct region_row region_rows[] = {
 	/* (3) unknown flags, GUEST_MEMFD combinations */
 	{ "v2 flag bit 3", 0, { 7, 1U << 3, FREE_GPA, SZ_1M, FREE_HVA }, -EINVAL, -1 },
 	{ "v2 flag bit 31", 0, { 7, 1U << 31, FREE_GPA, SZ_1M, FREE_HVA }, -EINVAL, -1 },
-	{ "v2 GUEST_MEMFD (no guest_memfd this round)", 0,
-	  { 7, GMEM, FREE_GPA, SZ_1M, FREE_HVA }, -EINVAL, -1 },
+	{ "v2 GUEST_MEMFD, fd not open (11)", 0,
+	  { 7, GMEM, FREE_GPA, SZ_1M, FREE_HVA, .guest_memfd = 0x7fffffff },
+	  -EBADF, -1 },
 	{ "v2 GUEST_MEMFD | LOG_DIRTY_PAGES", 0,
 	  { 7, GMEM | LOGD, FREE_GPA, SZ_1M, FREE_HVA }, -EINVAL, -1 },
 	{ "v2 GUEST_MEMFD | READONLY", 0,
