@@ -602,6 +602,20 @@ int lazymap_restore(struct lazymap_space *space, pgoff_t start, pgoff_t end)
 }
 EXPORT_SYMBOL_GPL(lazymap_restore);
 
+/* Does @mt hold an entry over a page offset of [start, end)? */
+static bool lazymap_tree_any(struct maple_tree *mt, pgoff_t start,
+			     pgoff_t end)
+{
+	unsigned long index = start;
+
+	if (WARN_ON_ONCE(start >= end))
+		return false;
+	/* The common case, an empty tree, without a walk. */
+	if (mtree_empty(mt))
+		return false;
+	return mt_find(mt, &index, end - 1);
+}
+
 /**
  * lazymap_range_revoked() - whether any page of a range is revoked
  * @space: the space
@@ -616,14 +630,7 @@ EXPORT_SYMBOL_GPL(lazymap_restore);
 bool lazymap_range_revoked(struct lazymap_space *space, pgoff_t start,
 			   pgoff_t end)
 {
-	unsigned long index = start;
-
-	if (WARN_ON_ONCE(start >= end))
-		return false;
-	/* The common case, nothing revoked, without a tree walk. */
-	if (mtree_empty(&space->revoked))
-		return false;
-	return mt_find(&space->revoked, &index, end - 1);
+	return lazymap_tree_any(&space->revoked, start, end);
 }
 EXPORT_SYMBOL_GPL(lazymap_range_revoked);
 
@@ -634,13 +641,8 @@ EXPORT_SYMBOL_GPL(lazymap_range_revoked);
 bool lazymap_host_denied(struct lazymap_space *space, pgoff_t start,
 			 pgoff_t end)
 {
-	unsigned long index = start;
-
-	if (lazymap_range_revoked(space, start, end))
-		return true;
-	if (mtree_empty(&space->private_ranges))
-		return false;
-	return mt_find(&space->private_ranges, &index, end - 1);
+	return lazymap_tree_any(&space->revoked, start, end) ||
+	       lazymap_tree_any(&space->private_ranges, start, end);
 }
 
 /* Is a folio of page offsets [first, last] pinned (FOLL_PIN)?  Gate held. */
@@ -808,13 +810,7 @@ EXPORT_SYMBOL_GPL(lazymap_make_shared);
 bool lazymap_range_private(struct lazymap_space *space, pgoff_t start,
 			   pgoff_t end)
 {
-	unsigned long index = start;
-
-	if (WARN_ON_ONCE(start >= end))
-		return false;
-	if (mtree_empty(&space->private_ranges))
-		return false;
-	return mt_find(&space->private_ranges, &index, end - 1);
+	return lazymap_tree_any(&space->private_ranges, start, end);
 }
 EXPORT_SYMBOL_GPL(lazymap_range_private);
 

@@ -29,6 +29,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 
+#include "bench_json.h"
 #include "bench_util.h"
 #include "lazymap_util.h"
 #include "lazymap_vm_util.h"
@@ -176,52 +177,6 @@ static void bench_bindings(int dev_fd, unsigned int nr, double *insert,
 	close(vm_fd);
 }
 
-static bool json_first;
-
-static void json_key(const char *key)
-{
-	printf("%s", json_first ? "" : ", ");
-	json_first = false;
-	if (key)
-		printf("\"%s\": ", key);
-}
-
-static void json_open(const char *key)
-{
-	json_key(key);
-	printf("{");
-	json_first = true;
-}
-
-static void json_close(void)
-{
-	printf("}");
-	json_first = false;
-}
-
-static void json_num(const char *key, double v)
-{
-	json_key(key);
-	printf("%.4f", v);
-}
-
-static void json_int(const char *key, unsigned long long v)
-{
-	json_key(key);
-	printf("%llu", v);
-}
-
-static void json_ratio(const char *key, const double *r)
-{
-	char name[64];
-
-	json_num(key, r[0]);
-	snprintf(name, sizeof(name), "%s_min", key);
-	json_num(name, r[1]);
-	snprintf(name, sizeof(name), "%s_max", key);
-	json_num(name, r[2]);
-}
-
 static void ratio(const double *a, const double *b, double *r)
 {
 	double v[ROUNDS];
@@ -300,8 +255,7 @@ int main(void)
 	print_row("access_us 100000 vs 10 bindings", lookup_us[1],
 		  lookup_us[0], lookup_r);
 
-	printf("LAZYMAP-JSON ");
-	json_first = true;
+	json_begin();
 	json_open(NULL);
 	json_int("rounds", ROUNDS);
 	json_open("lend_reclaim_1g");

@@ -31,6 +31,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 
+#include "bench_json.h"
 #include "bench_util.h"
 #include "lazymap_util.h"
 #include "lazymap_vm_util.h"
@@ -212,58 +213,6 @@ static double bench_lookup(int dev_fd, unsigned int nr)
 	return t;
 }
 
-/*
- * A minimal JSON writer for the LAZYMAP-JSON line: json_open() and
- * json_close() an object (under @key, unless NULL), json_num() and
- * json_int() a member; commas go where they belong.
- */
-static bool json_first;
-
-static void json_key(const char *key)
-{
-	printf("%s", json_first ? "" : ", ");
-	json_first = false;
-	if (key)
-		printf("\"%s\": ", key);
-}
-
-static void json_open(const char *key)
-{
-	json_key(key);
-	printf("{");
-	json_first = true;
-}
-
-static void json_close(void)
-{
-	printf("}");
-	json_first = false;
-}
-
-static void json_num(const char *key, double v)
-{
-	json_key(key);
-	printf("%.4f", v);
-}
-
-static void json_int(const char *key, unsigned long long v)
-{
-	json_key(key);
-	printf("%llu", v);
-}
-
-/* A ratio as three members: the median and the range. */
-static void json_ratio(const char *key, const double *r)
-{
-	char name[64];
-
-	json_num(key, r[0]);
-	snprintf(name, sizeof(name), "%s_min", key);
-	json_num(name, r[1]);
-	snprintf(name, sizeof(name), "%s_max", key);
-	json_num(name, r[2]);
-}
-
 /* The median of the per-round ratios a/b into r[0], their range r[1..2]. */
 static void ratio(const double *a, const double *b, double *r)
 {
@@ -351,8 +300,7 @@ int main(void)
 	       "access_us 32764 vs 10 slots", med(lookup_us[1]),
 	       med(lookup_us[0]), look[0], look[1], look[2]);
 
-	printf("LAZYMAP-JSON ");
-	json_first = true;
+	json_begin();
 	json_open(NULL);
 	json_int("rounds", ROUNDS);
 	json_open("populate_1g");
