@@ -1715,7 +1715,7 @@ TEST(remove_mapped_then_unload)
  * faulters read a random byte, check it is one of those and write the
  * pattern back; SIGBUS is expected while a reset or the toggler has
  * memory decoding off.  Fixed rounds per worker; the forker's children
- * race the revokes except under UML (running_on_uml()).
+ * race the revokes.
  */
 #define STRESS_PAGES		1024
 #define STRESS_SEED		11
@@ -1729,7 +1729,6 @@ TEST(remove_mapped_then_unload)
 
 struct mdev_stress {
 	int fd;
-	bool no_fork;			/* UML: see running_on_uml() */
 	volatile uint8_t *map;
 	unsigned long resets, toggles, forks, children_failed;
 	unsigned int next;
@@ -1829,30 +1828,6 @@ static void *ms_toggler(void *arg)
 	return NULL;
 }
 
-/*
- * Whether this is UML, whose flush_tlb_mm() (6.12) walks the mm's VMAs
- * without holding its mmap_lock: a zap of a forked child's mapping from
- * the parent's revoke ("suspicious RCU usage" in the maple tree) is that
- * arch's bug, not lazymap's, so under UML the children do not overlap
- * the revokes.
- */
-static bool running_on_uml(void)
-{
-	char buf[256];
-	ssize_t n;
-	int fd;
-
-	fd = open("/proc/cpuinfo", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	return strstr(buf, "User Mode Linux");
-}
-
 static void *ms_forker(void *arg)
 {
 	struct mdev_stress *ms = arg;
@@ -1861,7 +1836,7 @@ static void *ms_forker(void *arg)
 	int status;
 	pid_t pid;
 
-	for (i = 0; !ms->no_fork && i < STRESS_FORKS; i++) {
+	for (i = 0; i < STRESS_FORKS; i++) {
 		ms_rnd(&s);
 		pid = fork();
 		if (pid < 0) {
@@ -1891,7 +1866,6 @@ TEST_F_TIMEOUT(lazymap_mdev, race_stress, 900)
 	};
 	struct mdev_stress ms = {
 		.fd = self->v.device_fd,
-		.no_fork = running_on_uml(),
 	};
 	pthread_t threads[ARRAY_SIZE(workers)];
 	unsigned long *counts;

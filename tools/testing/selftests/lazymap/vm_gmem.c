@@ -1062,32 +1062,10 @@ static void *race_punch(void *arg)
 	return NULL;
 }
 
-/*
- * UML 6.12's flush_tlb_mm() walks the mm's VMAs without mmap_lock; the mm
- * calls it when two TLB gathers of one mm overlap (a munmap() racing the
- * punch's unmap_mapping_range()), and lockdep reports the walk.  A bug of
- * UML alone (x86 flushes without a walk): there the host side only maps.
- */
-static bool on_uml(void)
-{
-	char line[256];
-	bool uml = false;
-	FILE *f;
-
-	f = fopen("/proc/cpuinfo", "re");
-	if (!f)
-		return false;
-	while (!uml && fgets(line, sizeof(line), f))
-		uml = strstr(line, "User Mode Linux");
-	fclose(f);
-	return uml;
-}
-
 TEST_F_TIMEOUT(gmem, race_access_punch_unmap, 300)
 {
 	struct race r = { .vm_fd = self->vm_fd, .vcpu_fd = self->vcpu_fd };
 	pthread_t t_access, t_punch;
-	bool uml = on_uml();
 	uint8_t *p = NULL;
 	unsigned int i;
 
@@ -1106,10 +1084,8 @@ TEST_F_TIMEOUT(gmem, race_access_punch_unmap, 300)
 		}
 		if (p[i % 2 * PG] != 0 && p[i % 2 * PG] != 0xa5)
 			r.bad++;
-		if (!uml) {
-			munmap(p, 2 * PG);
-			p = NULL;
-		}
+		munmap(p, 2 * PG);
+		p = NULL;
 	}
 	if (p)
 		munmap(p, 2 * PG);
