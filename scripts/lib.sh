@@ -36,6 +36,13 @@ tap_count() {
 	}' "$1"
 }
 
+# prog_times <log>: the programs of a run, slowest first, as
+# "name 12.3s" on one line (the secs= of their END markers).
+prog_times() {
+	sed -n 's/\r$//; s/^LAZYMAP-END \([^ ]*\) rc=[0-9-]* secs=\([0-9.]*\)$/\2 \1/p' "$1" |
+		sort -rn | awk '{ printf "%s%s %ss", (NR > 1 ? ", " : ""), $2, $1 } END { if (NR) print "" }'
+}
+
 # kunit_count <json> <rc> <ktap>: "passed failed skipped" of a KUnit run
 # from the JSON kunit.py wrote (--json), its exit status and the KTAP it
 # parsed (the kernel log); the cases that did not pass or skip go to

@@ -171,6 +171,8 @@ leaks=$(kmemleak_count "$log")
 [ "$leaks" -eq 0 ] || { echo "$stage: $leaks kmemleak report(s)" >&2; fail=$((fail + leaks)); }
 "$HERE/splat-scan.sh" "$log" || fail=$((fail + 1))
 grep -E '^(not ok|ok) .*' "$log" | grep -vE '^ok ' | head -n 40
+times=$(prog_times "$log")
+[ -z "$times" ] || echo "$stage: time by program: $times"
 result $stage "$pass" "$fail" "$skip"
 if [ "$fail" -ne 0 ] || [ $# -gt 0 -a "$pass" -eq 0 ]; then
 	echo "$stage: FAILED, log: $log" >&2

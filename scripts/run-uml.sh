@@ -43,6 +43,8 @@ read -r pass fail skip < <(tap_count "$out/console.log")
 grep -q LAZYMAP-DONE "$out/console.log" || { echo "$stage: no LAZYMAP-DONE (exit $rc)" >&2; fail=$((fail + 1)); }
 "$(dirname "$0")/splat-scan.sh" "$out/console.log" || fail=$((fail + 1))
 grep -E '^(not ok|ok) .*' "$out/console.log" | grep -vE '^ok ' | head -n 40
+times=$(prog_times "$out/console.log")
+[ -z "$times" ] || echo "$stage: time by program: $times"
 result $stage "$pass" "$fail" "$skip"
 if [ "$fail" -ne 0 ] || [ $# -gt 0 -a "$pass" -eq 0 ]; then
 	echo "$stage: FAILED, log: $out/console.log" >&2

@@ -48,6 +48,15 @@ LAZYMAP-END e rc=0
 EOF2
 check "failed and errored cases, no totals" "2 5 0" "$(tap_count "$T/fails" 2>/dev/null)"
 
+# END markers with the seconds a program took, as the init writes them.
+printf '%s\r\n' 'LAZYMAP-BEGIN f' '# Totals: pass:1 fail:0 xfail:0 xpass:0 skip:0 error:0' \
+	'LAZYMAP-END f rc=0 secs=2.5' 'LAZYMAP-BEGIN g' \
+	'# Totals: pass:0 fail:1 xfail:0 xpass:0 skip:0 error:0' \
+	'LAZYMAP-END g rc=1 secs=10.0' > "$T/secs"
+check "END markers with secs=" "1 1 0" "$(tap_count "$T/secs" 2>/dev/null)"
+check "time by program, slowest first" "g 10.0s, f 2.5s" "$(prog_times "$T/secs")"
+check "time by program, no secs=" "" "$(prog_times "$T/good")"
+
 # The KUnit counter on the JSON kunit.py writes: leaves are tests
 # (parameters of a parameterized case included), at any depth.
 printf '%s\n' 'KTAP version 1' '1..1' 'ok 1 s' > "$T/k.ktap"
