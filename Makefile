@@ -136,8 +136,9 @@ modules: $(NEED_DEPS)
 
 # DKMS as a user installs it (dkms.conf), built against the pinned headers
 # in a private DKMS tree under $(O)/dkms.
+# DKMS runs make itself: not as a child of this one's jobserver.
 dkms: $(NEED_DEPS)
-	@scripts/dkms-build.sh '$(KREL)' '$(KHDR)'
+	@MAKEFLAGS= MFLAGS= scripts/dkms-build.sh '$(KREL)' '$(KHDR)'
 
 # Static checks.  Kernel code: sparse and W=1 on every module, kernel-doc,
 # checkpatch errors and warnings.  Userspace (selftests, samples): sparse,
@@ -164,12 +165,10 @@ lint: source $(UAPI)/.done $(ST_UAPI)/.done
 	$(KSRC)/scripts/kernel-doc -Werror -none $(KDOC_FILES) $(USER_FILES)
 	@# trace.h keeps the TRACE_EVENT() layout checkpatch misreads; the test
 	@# header is shared with userspace, which has no BIT().
-	@for f in $(filter-out %/trace.h,$(KDOC_FILES)); do \
-		$(CHECKPATCH) --ignore BIT_MACRO -f $$f || exit 1; \
-	done
-	@for f in $(USER_FILES); do \
-		$(CHECKPATCH) $(CHECKPATCH_USER) -f $$f || exit 1; \
-	done
+	@printf '%s\n' $(filter-out %/trace.h,$(KDOC_FILES)) | \
+		xargs -P $(JOBS) -n 4 $(CHECKPATCH) --ignore BIT_MACRO -f
+	@printf '%s\n' $(USER_FILES) | \
+		xargs -P $(JOBS) -n 4 $(CHECKPATCH) $(CHECKPATCH_USER) -f
 	@for f in $(filter $(ST_SRC)/%.c,$(USER_FILES)); do \
 		$(call SPARSE_USER,-Wno-decl,$$f); \
 	done
@@ -202,7 +201,7 @@ debug-kernel: $(QDSRC)/.extracted
 debug-modules: debug-kernel
 	@mkdir -p $(QDMOD)
 	rsync -a --delete --exclude-from=.gitignore Kbuild drivers include $(QDMOD)/
-	$(MAKE) -C $(QDBUILD) M=$(QDMOD) CONFIG_LAZYMAP_TEST=m modules
+	$(MAKE) -j$(JOBS) -C $(QDBUILD) M=$(QDMOD) CONFIG_LAZYMAP_TEST=m modules
 
 # --- selftests and samples ---------------------------------------------
 

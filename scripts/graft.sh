@@ -8,13 +8,19 @@
 #  - public headers are symlinked, and every file of the selftests
 #    directory;
 #  - patches/*.patch are applied (the UML build tree only).
-# Idempotent: running it again changes nothing.
+# Idempotent: running it again changes nothing, not even for a moment (a
+# link already right is left alone), and runs are serialized by a lock, so
+# that make's parallel targets may each run it while another builds.
 set -euo pipefail
 
 KSRC=${1:?usage: $0 KSRC}
 PROJ=$(cd "$(dirname "$0")/.." && pwd)
 
+exec 9> "$KSRC/.graft.lock"
+flock 9
+
 link() {	# link <path relative to both trees>
+	[ "$(readlink "$KSRC/$1" || true)" = "$PROJ/$1" ] && return
 	mkdir -p "$(dirname "$KSRC/$1")"
 	ln -sfn "$PROJ/$1" "$KSRC/$1"
 }
