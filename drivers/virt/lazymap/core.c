@@ -410,6 +410,63 @@ static int lazymap_range(struct lazymap_space *space, pgoff_t start,
 	return 0;
 }
 
+/* What lazymap_walk_folios() does to each folio of a range. */
+enum lazymap_folio_op {
+	LAZYMAP_FOLIO_UNMAP,	/* unmap it from host VMAs */
+	LAZYMAP_FOLIO_PINNED,	/* stop at the first pinned (FOLL_PIN) one */
+	LAZYMAP_FOLIO_SCRUB,	/* zero its pages in the range */
+};
+
+/* @op on @folio, whose pages [s, e] are in the range; true stops the walk. */
+static bool lazymap_folio_op(struct lazymap_space *space, struct folio *folio,
+			     pgoff_t s, pgoff_t e, enum lazymap_folio_op op)
+{
+	if (op == LAZYMAP_FOLIO_PINNED)
+		return folio_maybe_dma_pinned(folio);
+
+	folio_lock(folio);
+	if (folio->mapping == space->mapping) {	/* not truncated meanwhile */
+		if (op == LAZYMAP_FOLIO_SCRUB)
+			folio_zero_range(folio,
+					 (s - folio->index) << PAGE_SHIFT,
+					 (e - s + 1) << PAGE_SHIFT);
+		else if (folio_mapped(folio))
+			unmap_mapping_pages(space->mapping, s, e - s + 1,
+					    true);
+	}
+	folio_unlock(folio);
+	return false;
+}
+
+/*
+ * Do @op on each folio of the page cache over page offsets [first, last];
+ * true if it stopped the walk.  Gate held.
+ */
+static bool lazymap_walk_folios(struct lazymap_space *space, pgoff_t first,
+				pgoff_t last, enum lazymap_folio_op op)
+{
+	struct folio_batch fbatch;
+	pgoff_t index = first;
+	bool stop = false;
+	unsigned int i;
+
+	folio_batch_init(&fbatch);
+	while (!stop && filemap_get_folios(space->mapping, &index, last,
+					   &fbatch)) {
+		for (i = 0; !stop && i < folio_batch_count(&fbatch); i++) {
+			struct folio *folio = fbatch.folios[i];
+
+			stop = lazymap_folio_op(space, folio,
+						max(first, folio->index),
+						min(last, folio_next_index(folio) - 1),
+						op);
+		}
+		folio_batch_release(&fbatch);
+		cond_resched();
+	}
+	return stop;
+}
+
 /*
  * A folio fault drops the gate before finish_fault() maps the folio, with
  * the folio locked until it is mapped.  So after unmapping, wait for every
@@ -419,27 +476,7 @@ static int lazymap_range(struct lazymap_space *space, pgoff_t start,
 static void lazymap_unmap_folios(struct lazymap_space *space, pgoff_t first,
 				 pgoff_t last)
 {
-	struct folio_batch fbatch;
-	pgoff_t index = first;
-	unsigned int i;
-
-	folio_batch_init(&fbatch);
-	while (filemap_get_folios(space->mapping, &index, last, &fbatch)) {
-		for (i = 0; i < folio_batch_count(&fbatch); i++) {
-			struct folio *folio = fbatch.folios[i];
-			pgoff_t s = max(first, folio->index);
-			pgoff_t e = min(last, folio_next_index(folio) - 1);
-
-			folio_lock(folio);
-			if (folio->mapping == space->mapping &&
-			    folio_mapped(folio))
-				unmap_mapping_pages(space->mapping, s,
-						    e - s + 1, true);
-			folio_unlock(folio);
-		}
-		folio_batch_release(&fbatch);
-		cond_resched();
-	}
+	lazymap_walk_folios(space, first, last, LAZYMAP_FOLIO_UNMAP);
 }
 
 /*
@@ -649,20 +686,7 @@ bool lazymap_host_denied(struct lazymap_space *space, pgoff_t start,
 static bool lazymap_folios_pinned(struct lazymap_space *space, pgoff_t first,
 				  pgoff_t last)
 {
-	struct folio_batch fbatch;
-	pgoff_t index = first;
-	bool pinned = false;
-	unsigned int i;
-
-	folio_batch_init(&fbatch);
-	while (!pinned && filemap_get_folios(space->mapping, &index, last,
-					     &fbatch)) {
-		for (i = 0; i < folio_batch_count(&fbatch); i++)
-			pinned |= folio_maybe_dma_pinned(fbatch.folios[i]);
-		folio_batch_release(&fbatch);
-		cond_resched();
-	}
-	return pinned;
+	return lazymap_walk_folios(space, first, last, LAZYMAP_FOLIO_PINNED);
 }
 
 /**
@@ -722,27 +746,7 @@ EXPORT_SYMBOL_GPL(lazymap_make_private);
 static void lazymap_scrub_folios(struct lazymap_space *space, pgoff_t first,
 				 pgoff_t last)
 {
-	struct folio_batch fbatch;
-	pgoff_t index = first;
-	unsigned int i;
-
-	folio_batch_init(&fbatch);
-	while (filemap_get_folios(space->mapping, &index, last, &fbatch)) {
-		for (i = 0; i < folio_batch_count(&fbatch); i++) {
-			struct folio *folio = fbatch.folios[i];
-			pgoff_t s = max(first, folio->index);
-			pgoff_t e = min(last, folio_next_index(folio) - 1);
-
-			folio_lock(folio);
-			if (folio->mapping == space->mapping)
-				folio_zero_range(folio,
-						 (s - folio->index) << PAGE_SHIFT,
-						 (e - s + 1) << PAGE_SHIFT);
-			folio_unlock(folio);
-		}
-		folio_batch_release(&fbatch);
-		cond_resched();
-	}
+	lazymap_walk_folios(space, first, last, LAZYMAP_FOLIO_SCRUB);
 }
 
 /**

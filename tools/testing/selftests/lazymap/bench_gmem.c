@@ -177,31 +177,11 @@ static void bench_bindings(int dev_fd, unsigned int nr, double *insert,
 	close(vm_fd);
 }
 
-static void ratio(const double *a, const double *b, double *r)
-{
-	double v[ROUNDS];
-	int i;
-
-	for (i = 0; i < ROUNDS; i++)
-		v[i] = a[i] / b[i];
-	r[0] = median(v, ROUNDS);
-	r[1] = v[0];
-	r[2] = v[ROUNDS - 1];
-}
-
-static double med(const double *a)
-{
-	double v[ROUNDS];
-
-	memcpy(v, a, sizeof(v));
-	return median(v, ROUNDS);
-}
-
 static void print_row(const char *name, const double *a, const double *b,
 		      const double *r)
 {
 	printf("# BENCH %-34s %10.2f %10.2f %8.3f (%.2f-%.2f)\n", name,
-	       med(a), med(b), r[0], r[1], r[2]);
+	       median_of(a, ROUNDS), median_of(b, ROUNDS), r[0], r[1], r[2]);
 }
 
 int main(void)
@@ -230,11 +210,11 @@ int main(void)
 				       &lookup_us[k][round]);
 		}
 	}
-	ratio(lend_ms[M2], lend_ms[K4], lend_r);
-	ratio(populate_ms[M2], populate_ms[K4], pop_r);
-	ratio(reclaim_ms[M2], reclaim_ms[K4], reclaim_r);
-	ratio(insert_us[1], insert_us[0], insert_r);
-	ratio(lookup_us[1], lookup_us[0], lookup_r);
+	ratios(lend_ms[M2], lend_ms[K4], ROUNDS, lend_r);
+	ratios(populate_ms[M2], populate_ms[K4], ROUNDS, pop_r);
+	ratios(reclaim_ms[M2], reclaim_ms[K4], ROUNDS, reclaim_r);
+	ratios(insert_us[1], insert_us[0], ROUNDS, insert_r);
+	ratios(lookup_us[1], lookup_us[0], ROUNDS, lookup_r);
 
 	printf("# BENCH %-34s %10s %10s %8s %13s\n", "metric", "value",
 	       "baseline", "ratio", "(range)");
@@ -261,9 +241,9 @@ int main(void)
 	json_open("lend_reclaim_1g");
 	for (k = 0; k < NR_KINDS; k++) {
 		json_open(kinds[k]);
-		json_num("lend_ms", med(lend_ms[k]));
-		json_num("populate_ms", med(populate_ms[k]));
-		json_num("reclaim_ms", med(reclaim_ms[k]));
+		json_num("lend_ms", median_of(lend_ms[k], ROUNDS));
+		json_num("populate_ms", median_of(populate_ms[k], ROUNDS));
+		json_num("reclaim_ms", median_of(reclaim_ms[k], ROUNDS));
 		json_int("s2_faults_4k", populated[k].s2_faults[0]);
 		json_int("s2_faults_2m", populated[k].s2_faults[1]);
 		json_int("s2_pages", populated[k].s2_pages);
@@ -277,11 +257,11 @@ int main(void)
 	json_open("bindings");
 	json_int("few", FEW);
 	json_int("many", MANY);
-	json_num("map_mem_few_us", med(insert_us[0]));
-	json_num("map_mem_many_us", med(insert_us[1]));
+	json_num("map_mem_few_us", median_of(insert_us[0], ROUNDS));
+	json_num("map_mem_many_us", median_of(insert_us[1], ROUNDS));
 	json_ratio("map_mem_ratio", insert_r);
-	json_num("access_few_us", med(lookup_us[0]));
-	json_num("access_many_us", med(lookup_us[1]));
+	json_num("access_few_us", median_of(lookup_us[0], ROUNDS));
+	json_num("access_many_us", median_of(lookup_us[1], ROUNDS));
 	json_ratio("access_ratio", lookup_r);
 	json_close();
 	json_close();

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Helpers shared by the benchmarks (bench_*.c, `make bench`): a clock,
- * medians and a first-touch loop.  Static, libc only.
+ * medians, per-round ratios and a first-touch loop.  Static, libc only.
  */
 #ifndef __LAZYMAP_BENCH_UTIL_H
 #define __LAZYMAP_BENCH_UTIL_H
@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #ifndef ARRAY_SIZE
@@ -36,6 +37,34 @@ static inline double median(double *v, int n)
 {
 	qsort(v, n, sizeof(*v), cmp_double);
 	return v[n / 2];
+}
+
+/* Most rounds a benchmark measures: the bound of the copies below. */
+#define BENCH_MAX_ROUNDS	16
+
+/* The median of @a[0..@n), @n <= BENCH_MAX_ROUNDS; @a is left as it is. */
+static inline double median_of(const double *a, int n)
+{
+	double v[BENCH_MAX_ROUNDS];
+
+	memcpy(v, a, n * sizeof(*v));
+	return median(v, n);
+}
+
+/*
+ * The per-round ratios @a[i] / @b[i] of @n <= BENCH_MAX_ROUNDS rounds: their
+ * median into r[0], their least and greatest into r[1] and r[2].
+ */
+static inline void ratios(const double *a, const double *b, int n, double *r)
+{
+	double v[BENCH_MAX_ROUNDS];
+	int i;
+
+	for (i = 0; i < n; i++)
+		v[i] = a[i] / b[i];
+	r[0] = median(v, n);
+	r[1] = v[0];
+	r[2] = v[n - 1];
 }
 
 /* Read one byte of every 4 KiB page of [p, p + len): faults each in. */

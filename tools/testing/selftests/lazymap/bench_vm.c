@@ -213,27 +213,6 @@ static double bench_lookup(int dev_fd, unsigned int nr)
 	return t;
 }
 
-/* The median of the per-round ratios a/b into r[0], their range r[1..2]. */
-static void ratio(const double *a, const double *b, double *r)
-{
-	double v[ROUNDS];
-	int i;
-
-	for (i = 0; i < ROUNDS; i++)
-		v[i] = a[i] / b[i];
-	r[0] = median(v, ROUNDS);
-	r[1] = v[0];
-	r[2] = v[ROUNDS - 1];
-}
-
-static double med(const double *a)
-{
-	double v[ROUNDS];
-
-	memcpy(v, a, sizeof(v));
-	return median(v, ROUNDS);
-}
-
 int main(void)
 {
 	double pop[3], inv[3], inv_plain[NR_KINDS][3], warm[NR_KINDS][3];
@@ -264,13 +243,13 @@ int main(void)
 		}
 	}
 
-	ratio(populate_ms[THP], populate_ms[K4], pop);
-	ratio(munmap_ms[THP], munmap_ms[K4], inv);
+	ratios(populate_ms[THP], populate_ms[K4], ROUNDS, pop);
+	ratios(munmap_ms[THP], munmap_ms[K4], ROUNDS, inv);
 	for (k = 0; k < NR_KINDS; k++) {
-		ratio(munmap_ms[k], munmap_plain_ms[k], inv_plain[k]);
-		ratio(access_ms[k], memcpy_ms[k], warm[k]);
+		ratios(munmap_ms[k], munmap_plain_ms[k], ROUNDS, inv_plain[k]);
+		ratios(access_ms[k], memcpy_ms[k], ROUNDS, warm[k]);
 	}
-	ratio(lookup_us[1], lookup_us[0], look);
+	ratios(lookup_us[1], lookup_us[0], ROUNDS, look);
 
 	printf("# BENCH %-34s %10s %10s %8s %13s\n", "metric", "value",
 	       "baseline", "ratio", "(range)");
@@ -283,22 +262,24 @@ int main(void)
 		       (unsigned long long)populated[k].s2_pages, thp_kb[k]);
 	}
 	printf("# BENCH %-34s %10.1f %10.1f %8.3f (%.2f-%.2f)\n",
-	       "populate_1g_ms thp vs 4k", med(populate_ms[THP]),
-	       med(populate_ms[K4]), pop[0], pop[1], pop[2]);
+	       "populate_1g_ms thp vs 4k", median_of(populate_ms[THP], ROUNDS),
+	       median_of(populate_ms[K4], ROUNDS), pop[0], pop[1], pop[2]);
 	for (k = 0; k < NR_KINDS; k++)
 		printf("# BENCH warm_access_%s_ms vs memcpy %*s%10.2f %10.2f %8.3f (%.2f-%.2f)\n",
-		       kinds[k], 11, "", med(access_ms[k]), med(memcpy_ms[k]),
+		       kinds[k], 11, "", median_of(access_ms[k], ROUNDS),
+		       median_of(memcpy_ms[k], ROUNDS),
 		       warm[k][0], warm[k][1], warm[k][2]);
 	printf("# BENCH %-34s %10.1f %10.1f %8.3f (%.2f-%.2f)\n",
-	       "munmap_1g_ms 2m vs 4k entries", med(munmap_ms[THP]),
-	       med(munmap_ms[K4]), inv[0], inv[1], inv[2]);
+	       "munmap_1g_ms 2m vs 4k entries", median_of(munmap_ms[THP], ROUNDS),
+	       median_of(munmap_ms[K4], ROUNDS), inv[0], inv[1], inv[2]);
 	for (k = 0; k < NR_KINDS; k++)
 		printf("# BENCH munmap_1g_%s_ms vs no VM %*s%10.1f %10.1f %8.3f (%.2f-%.2f)\n",
-		       kinds[k], 12, "", med(munmap_ms[k]), med(munmap_plain_ms[k]),
+		       kinds[k], 12, "", median_of(munmap_ms[k], ROUNDS),
+		       median_of(munmap_plain_ms[k], ROUNDS),
 		       inv_plain[k][0], inv_plain[k][1], inv_plain[k][2]);
 	printf("# BENCH %-34s %10.2f %10.2f %8.3f (%.2f-%.2f)\n",
-	       "access_us 32764 vs 10 slots", med(lookup_us[1]),
-	       med(lookup_us[0]), look[0], look[1], look[2]);
+	       "access_us 32764 vs 10 slots", median_of(lookup_us[1], ROUNDS),
+	       median_of(lookup_us[0], ROUNDS), look[0], look[1], look[2]);
 
 	json_begin();
 	json_open(NULL);
@@ -306,7 +287,7 @@ int main(void)
 	json_open("populate_1g");
 	for (k = 0; k < NR_KINDS; k++) {
 		json_open(kinds[k]);
-		json_num("ms", med(populate_ms[k]));
+		json_num("ms", median_of(populate_ms[k], ROUNDS));
 		json_int("s2_faults_4k", populated[k].s2_faults[0]);
 		json_int("s2_faults_2m", populated[k].s2_faults[1]);
 		json_int("s2_faults_1g", populated[k].s2_faults[2]);
@@ -321,8 +302,8 @@ int main(void)
 	json_int("bytes", WARM_LEN * WARM_REPS);
 	for (k = 0; k < NR_KINDS; k++) {
 		json_open(kinds[k]);
-		json_num("access_ms", med(access_ms[k]));
-		json_num("memcpy_ms", med(memcpy_ms[k]));
+		json_num("access_ms", median_of(access_ms[k], ROUNDS));
+		json_num("memcpy_ms", median_of(memcpy_ms[k], ROUNDS));
 		json_ratio("ratio", warm[k]);
 		json_close();
 	}
@@ -330,8 +311,8 @@ int main(void)
 	json_open("invalidate_munmap_1g");
 	for (k = 0; k < NR_KINDS; k++) {
 		json_open(kinds[k]);
-		json_num("ms", med(munmap_ms[k]));
-		json_num("no_vm_ms", med(munmap_plain_ms[k]));
+		json_num("ms", median_of(munmap_ms[k], ROUNDS));
+		json_num("no_vm_ms", median_of(munmap_plain_ms[k], ROUNDS));
 		json_ratio("ratio_vs_no_vm", inv_plain[k]);
 		json_close();
 	}
@@ -340,8 +321,8 @@ int main(void)
 	json_open("access_latency");
 	json_int("slots_few", FEW_SLOTS);
 	json_int("slots_max", LAZYMAP_VM_USER_MEM_SLOTS);
-	json_num("few_us", med(lookup_us[0]));
-	json_num("max_us", med(lookup_us[1]));
+	json_num("few_us", median_of(lookup_us[0], ROUNDS));
+	json_num("max_us", median_of(lookup_us[1], ROUNDS));
 	json_ratio("ratio", look);
 	json_close();
 	json_close();

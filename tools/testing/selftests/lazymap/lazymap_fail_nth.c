@@ -18,7 +18,7 @@
  * directory goes away and its id becomes free again); leaked memory and
  * splats are left to kmemleak and the harness's log scan.
  *
- * The fixture owns one 4 MiB space (max_order 0; page, pfn or folio kind)
+ * The fixture owns one 1 MiB space (max_order 0; page, pfn or folio kind)
  * for the whole iteration, so lazymap's pseudo filesystem stays mounted
  * and every iteration takes the same path: a sweep is only exhaustive if
  * the n-th allocation is the same call each time.  Every sweep runs on
@@ -50,12 +50,15 @@
 #include "lazymap_core_util.h"
 #include "fail_nth_util.h"
 
-#define SPACE_LEN		(4 * SZ_1M)
+#define SPACE_LEN		SZ_1M
 #define SPACE_PAGES		(SPACE_LEN / PG)
 
-/* REVOKE pages [REVOKE_FIRST, REVOKE_FIRST + REVOKE_PAGES): 1 to 3 MiB. */
-#define REVOKE_FIRST		(SZ_1M / PG)
-#define REVOKE_PAGES		(SZ_2M / PG)
+/*
+ * REVOKE pages [REVOKE_FIRST, REVOKE_FIRST + REVOKE_PAGES): the middle
+ * half, 128 pages, more than a folio batch (15) holds.
+ */
+#define REVOKE_FIRST		(SPACE_PAGES / 4)
+#define REVOKE_PAGES		(SPACE_PAGES / 2)
 
 /* Fill value that pat() never produces. */
 #define FILL_BYTE		0xa5
@@ -209,7 +212,7 @@ static void lm_check_ids(struct __test_metadata *_metadata,
 
 FIXTURE(lazymap_fail_nth) {
 	int dev_fd;
-	int fd;			/* the fixture's 4 MiB space */
+	int fd;			/* the fixture's 1 MiB space */
 	__u32 id;
 	int new_fd;		/* a space the test created, or -1 */
 	__u32 new_id;
