@@ -104,6 +104,71 @@ static struct lazymap_vma *lazymap_vma_alloc(struct lazymap_space *space,
 	return rec;
 }
 
+#ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
+/* Unmap @vma's PUD entry at @start (PUD-aligned), if it has one there. */
+static void lazymap_vma_zap_pud(struct vm_area_struct *vma, unsigned long start)
+{
+	pgd_t *pgd;
+	p4d_t *p4d;
+	pud_t *pud;
+
+	pgd = pgd_offset(vma->vm_mm, start);
+	if (pgd_none(*pgd) || pgd_bad(*pgd))
+		return;
+	p4d = p4d_offset(pgd, start);
+	if (p4d_none(*p4d) || p4d_bad(*p4d))
+		return;
+	pud = pud_offset(p4d, start);
+	if (pud_leaf(pudp_get(pud)))
+		zap_page_range_single(vma, start, PUD_SIZE, NULL);
+}
+
+/*
+ * No PUD entry may span a VMA boundary.  6.12's __split_vma() splits the
+ * PMD entries at the new boundary (vma_adjust_trans_huge()) but not PUD
+ * entries: mprotect() of part of one then walks the PUD entry as if it
+ * were a PMD table (an oops), and unmapping part of one trips
+ * __split_huge_pud_locked()'s VM_BUG_ON_VMA().  So unmap the PUD entry
+ * around @addr before the split (munmap(), mprotect() and mremap() of part
+ * of the VMA all come here first); each part refaults its share of the
+ * block in smaller entries.  mmap_lock is held for write, but a fault
+ * under the per-VMA lock (create_huge_pud() calls ->huge_fault without
+ * checking for one) could map the block again before __split_vma() locks
+ * the VMA: lock it before looking.
+ */
+static int lazymap_vma_may_split(struct vm_area_struct *vma, unsigned long addr)
+{
+	unsigned long start = ALIGN_DOWN(addr, PUD_SIZE);
+
+	if (start == addr || start < vma->vm_start ||
+	    vma->vm_end - start < PUD_SIZE)
+		return 0;
+	vma_start_write(vma);
+	lazymap_vma_zap_pud(vma, start);
+	return 0;
+}
+
+/*
+ * Unmap every PUD entry of @vma, before mremap() moves it (see
+ * lazymap_vma_open()).  mmap_lock is held for write; the VMA is locked
+ * against faults under the per-VMA lock, as in lazymap_vma_may_split().
+ */
+static void lazymap_vma_zap_puds(struct vm_area_struct *vma)
+{
+	unsigned long start;
+
+	vma_start_write(vma);
+	for (start = ALIGN(vma->vm_start, PUD_SIZE);
+	     start < vma->vm_end && vma->vm_end - start >= PUD_SIZE;
+	     start += PUD_SIZE)
+		lazymap_vma_zap_pud(vma, start);
+}
+#else
+static inline void lazymap_vma_zap_puds(struct vm_area_struct *vma)
+{
+}
+#endif
+
 /*
  * A copy of a tracked VMA (fork, split, mremap): vm_private_data still
  * points at the original's record.  open() cannot fail, and the copy must
@@ -115,7 +180,21 @@ static struct lazymap_vma *lazymap_vma_alloc(struct lazymap_space *space,
 static void lazymap_vma_open(struct vm_area_struct *vma)
 {
 	struct lazymap_vma *orig = vma->vm_private_data;
+	struct vm_area_struct *src = orig->vma;
 	struct lazymap_vma *rec;
+
+	/*
+	 * mremap() moving @src (or the part of it split off first): the copy
+	 * is in the same mm, outside @src, and is opened before
+	 * move_page_tables() moves @src's entries.  6.12 cannot move a PUD
+	 * entry there: get_old_pud() takes it for a bad page table and
+	 * clears it ("bad pud"), flushing no TLB.  So unmap @src's PUD
+	 * entries first; the new place refaults them.  (A split's copy
+	 * overlaps @src; a fork's is in another mm.)
+	 */
+	if (vma->vm_mm == src->vm_mm &&
+	    (vma->vm_start >= src->vm_end || vma->vm_end <= src->vm_start))
+		lazymap_vma_zap_puds(src);
 
 	rec = lazymap_vma_alloc(orig->space, vma,
 				GFP_KERNEL_ACCOUNT | __GFP_NOFAIL);
@@ -356,44 +435,6 @@ static vm_fault_t lazymap_vma_fault(struct vm_fault *vmf)
 {
 	return lazymap_vma_huge_fault(vmf, 0);
 }
-
-#ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
-/*
- * No PUD entry may span a VMA boundary.  6.12's __split_vma() splits the
- * PMD entries at the new boundary (vma_adjust_trans_huge()) but not PUD
- * entries: mprotect() of part of one then walks the PUD entry as if it
- * were a PMD table (an oops), and unmapping part of one trips
- * __split_huge_pud_locked()'s VM_BUG_ON_VMA().  So unmap the PUD entry
- * around @addr before the split (munmap(), mprotect() and mremap() of part
- * of the VMA all come here first); each part refaults its share of the
- * block in smaller entries.  mmap_lock is held for write, but a fault
- * under the per-VMA lock (create_huge_pud() calls ->huge_fault without
- * checking for one) could map the block again before __split_vma() locks
- * the VMA: lock it before looking.
- */
-static int lazymap_vma_may_split(struct vm_area_struct *vma, unsigned long addr)
-{
-	unsigned long start = ALIGN_DOWN(addr, PUD_SIZE);
-	pgd_t *pgd;
-	p4d_t *p4d;
-	pud_t *pud;
-
-	if (start == addr || start < vma->vm_start ||
-	    vma->vm_end - start < PUD_SIZE)
-		return 0;
-	vma_start_write(vma);
-	pgd = pgd_offset(vma->vm_mm, start);
-	if (pgd_none(*pgd) || pgd_bad(*pgd))
-		return 0;
-	p4d = p4d_offset(pgd, start);
-	if (p4d_none(*p4d) || p4d_bad(*p4d))
-		return 0;
-	pud = pud_offset(p4d, start);
-	if (pud_leaf(pudp_get(pud)))
-		zap_page_range_single(vma, start, PUD_SIZE, NULL);
-	return 0;
-}
-#endif
 
 /* No mremap() growth: the space has a fixed size (VM_DONTEXPAND). */
 static const struct vm_operations_struct lazymap_vma_ops = {
