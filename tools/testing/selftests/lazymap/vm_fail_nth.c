@@ -14,7 +14,7 @@
  * lost; a failed ACCESS succeeds when retried.  Leaks and splats are left
  * to kmemleak and the harness's log scan.
  *
- * The fixture owns a VM, a vCPU and 1 MiB of anonymous memory holding a
+ * The fixture owns a VM, a vCPU and 256 KiB of anonymous memory holding a
  * pattern, all of it faulted in before any sweep: a page fault that fails
  * an allocation is VM_FAULT_OOM (the OOM killer), not an error an ioctl
  * returns, so pages are only touched with fail-nth disarmed.  Operations
@@ -45,7 +45,7 @@
 #include "fail_nth_util.h"
 #include "lazymap_vm_util.h"
 
-#define MEM_LEN		SZ_1M
+#define MEM_LEN		(SZ_1M / 4)	/* 64 pages: one word of dirty bitmap */
 #define MEM_PAGES	(MEM_LEN / PG)
 #define GPA		0x100000000ULL
 #define GPA2		0x200000000ULL
