@@ -6,8 +6,8 @@
 # them and exits non-zero on any failure or splat.
 #
 # One stage at a time: the stages are CPU bound (TCG, UML), and run side by
-# side on 2 cores the whole took as long (868 s against about 860 s), UML
-# and the stress tests slowed 2-3 times each.
+# side on 2 cores the whole took no less (868 s; the same stages in order
+# about 860 s), UML and the stress tests slowed 2-3 times each.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 MAKE=${MAKE:-make}
