@@ -12,7 +12,8 @@
  * - vfio-pci-core's zaps reach lazymap's mappings: clearing memory enable
  *   in the command register makes accesses SIGBUS until it is set again,
  *   with the BAR's data intact; VFIO_DEVICE_RESET zaps;
- * - VMA tracking across fork, partial munmap and a closed device fd;
+ * - VMA tracking across fork, partial munmap and a closed device fd; a
+ *   fork of a PUD-mapped BAR copies the entry (no fault in the child);
  * - munmap, mprotect and mremap of one page inside a PUD- or PMD-mapped
  *   BAR split the VMA with the data intact on both sides (no PUD entry
  *   may span a VMA boundary: 6.12 cannot split one); mremap of the whole
@@ -311,6 +312,48 @@ TEST_F(vfio_pci_lazymap, fork_tracking)
 	ASSERT_EQ(child, waitpid(child, &status, 0));
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	EXPECT_EQ(1, space_mappings(self->bdf, lines, 4));
+}
+
+/*
+ * fork() of a PUD-mapped BAR: the mapping is VM_PFNMAP, so fork copies its
+ * page tables, the PUD entry included (copy_huge_pud()): the child reads
+ * the whole BAR without a fault of its own, and writes reach the parent.
+ */
+TEST_F_TIMEOUT(vfio_pci_lazymap, fork_pud, 300)
+{
+	long long f1g, f2m, f4k;
+	volatile uint8_t *p;
+	int status;
+	pid_t child;
+	size_t i;
+
+	p = bar2_map(self, SZ_1G, SZ_1G, 0);
+	ASSERT_NE(NULL, p);
+	for (i = 0; i < SZ_1G; i += SZ_2M)
+		p[i + 16] = (uint8_t)(i / SZ_2M) ^ 0xa5;
+	f1g = space_stat(self->bdf, "faults_1g");
+	f2m = space_stat(self->bdf, "faults_2m");
+	f4k = space_stat(self->bdf, "faults_4k");
+	ASSERT_LE(0, f1g);
+	child = fork();
+	ASSERT_LE(0, child);
+	if (!child) {
+		for (i = 0; i < SZ_1G; i += SZ_2M) {
+			uint8_t v;
+
+			if (read_byte(p + i + 16, &v) ||
+			    v != ((uint8_t)(i / SZ_2M) ^ 0xa5))
+				_exit(1);
+		}
+		p[SZ_1G - 1] = 0x3c;
+		_exit(0);
+	}
+	ASSERT_EQ(child, waitpid(child, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	EXPECT_EQ(0x3c, p[SZ_1G - 1]);
+	EXPECT_EQ(f1g, space_stat(self->bdf, "faults_1g"));
+	EXPECT_EQ(f2m, space_stat(self->bdf, "faults_2m"));
+	EXPECT_EQ(f4k, space_stat(self->bdf, "faults_4k"));
 }
 
 TEST_F(vfio_pci_lazymap, partial_munmap)
