@@ -410,6 +410,15 @@ static int lazymap_range(struct lazymap_space *space, pgoff_t start,
 	return 0;
 }
 
+/* lazymap_range() of a folio space; -EINVAL for another kind. */
+static int lazymap_folio_range(struct lazymap_space *space, pgoff_t start,
+			       pgoff_t end, pgoff_t *first, pgoff_t *last)
+{
+	if (space->kind != LAZYMAP_KIND_FOLIO)
+		return -EINVAL;
+	return lazymap_range(space, start, end, first, last);
+}
+
 /* What lazymap_walk_folios() does to each folio of a range. */
 enum lazymap_folio_op {
 	LAZYMAP_FOLIO_UNMAP,	/* unmap it from host VMAs */
@@ -718,9 +727,7 @@ int lazymap_make_private(struct lazymap_space *space, pgoff_t start,
 	pgoff_t first, last;
 	int ret;
 
-	if (space->kind != LAZYMAP_KIND_FOLIO)
-		return -EINVAL;
-	ret = lazymap_range(space, start, end, &first, &last);
+	ret = lazymap_folio_range(space, start, end, &first, &last);
 	if (ret)
 		return ret;
 
@@ -774,9 +781,7 @@ int lazymap_make_shared(struct lazymap_space *space, pgoff_t start,
 	void *entry;
 	int ret;
 
-	if (space->kind != LAZYMAP_KIND_FOLIO)
-		return -EINVAL;
-	ret = lazymap_range(space, start, end, &first, &last);
+	ret = lazymap_folio_range(space, start, end, &first, &last);
 	if (ret)
 		return ret;
 
