@@ -35,6 +35,37 @@
 #define LMVM_EXIT_MMIO		((__u32)LAZYMAP_VM_EXIT_MMIO)
 #define LMVM_EXIT_MEMORY_FAULT	((__u32)LAZYMAP_VM_EXIT_MEMORY_FAULT)
 
+/*
+ * A data pattern for guest memory: byte @i of generation @gen, never 0
+ * (so memory that reads zero was never written or was scrubbed).
+ */
+static inline uint8_t lmvm_pat(uint64_t i, unsigned int gen)
+{
+	return (i / 7 + i % 251 + gen * 37) % 255 + 1;
+}
+
+/* Fill @p with the pattern of generation @gen from byte @base on. */
+static inline void lmvm_pat_fill(uint8_t *p, size_t len, uint64_t base,
+				 unsigned int gen)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = lmvm_pat(base + i, gen);
+}
+
+/* Offset of the first byte of @p not holding the pattern, or -1. */
+static inline long lmvm_pat_check(const uint8_t *p, size_t len,
+				  uint64_t base, unsigned int gen)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != lmvm_pat(base + i, gen))
+			return i;
+	return -1;
+}
+
 static inline int lmvm_ret(int ret)
 {
 	return ret < 0 ? -errno : ret;

@@ -47,33 +47,6 @@
 #define R		LAZYMAP_VM_ACCESS_READ
 #define W		LAZYMAP_VM_ACCESS_WRITE
 
-/* Byte @i of the pattern of generation @gen: never 0. */
-static uint8_t pat(uint64_t i, unsigned int gen)
-{
-	return (i / 7 + i % 251 + gen * 37) % 255 + 1;
-}
-
-static void pat_fill(uint8_t *p, size_t len, uint64_t base,
-		     unsigned int gen)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		p[i] = pat(base + i, gen);
-}
-
-/* Offset of the first byte of @p not holding the pattern, or -1. */
-static long pat_check(const uint8_t *p, size_t len, uint64_t base,
-		      unsigned int gen)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (p[i] != pat(base + i, gen))
-			return i;
-	return -1;
-}
-
 FIXTURE(vm_access) {
 	int dev_fd;
 	int vm_fd;
@@ -153,7 +126,7 @@ static void both_ways(struct __test_metadata *_metadata,
 	size_t off, n;
 	long bad;
 
-	pat_fill(hva, len, 0, 1);
+	lmvm_pat_fill(hva, len, 0, 1);
 	for (off = 0; off < len; off += SZ_1M) {
 		n = len - off > SZ_1M ? SZ_1M : len - off;
 		ASSERT_EQ(0, lmvm_read(self->vcpu_fd, GPA + off, n, self->buf,
@@ -161,7 +134,7 @@ static void both_ways(struct __test_metadata *_metadata,
 		ASSERT_EQ(LMVM_EXIT_NONE, exit.reason);
 		ASSERT_EQ(GPA + off + n, exit.gpa);
 		ASSERT_EQ(0ULL, exit.size);
-		bad = pat_check(self->buf, n, off, 1);
+		bad = lmvm_pat_check(self->buf, n, off, 1);
 		ASSERT_EQ(-1, bad) TH_LOG("read 1 MiB at 0x%zx: byte %ld", off, bad);
 	}
 	for (c = 0; c < ARRAY_SIZE(chunks); c++) {
@@ -174,7 +147,7 @@ static void both_ways(struct __test_metadata *_metadata,
 				TH_LOG("read %zu at 0x%zx", n, off);
 			ASSERT_EQ(LMVM_EXIT_NONE, exit.reason);
 			ASSERT_EQ(GPA + off + n, exit.gpa);
-			bad = pat_check(self->buf, n, off, 1);
+			bad = lmvm_pat_check(self->buf, n, off, 1);
 			ASSERT_EQ(-1, bad)
 				TH_LOG("read %zu at 0x%zx: byte %ld", n, off, bad);
 		}
@@ -182,31 +155,31 @@ static void both_ways(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, lmvm_access(self->vcpu_fd, LAZYMAP_VM_ACCESS_EXEC,
 				 GPA + 100, 5000, self->buf, &exit));
 	ASSERT_EQ(LMVM_EXIT_NONE, exit.reason);
-	ASSERT_EQ(-1, pat_check(self->buf, 5000, 100, 1));
+	ASSERT_EQ(-1, lmvm_pat_check(self->buf, 5000, 100, 1));
 
 	for (c = 0; c < ARRAY_SIZE(chunks); c++) {
 		n = chunks[c];
 		for (i = 0; i < NR_SPOTS; i++) {
 			off = spot(len, n, i, c + 1);
-			pat_fill(self->buf, n, off, 2 + c);
+			lmvm_pat_fill(self->buf, n, off, 2 + c);
 			ASSERT_EQ(0, lmvm_write(self->vcpu_fd, GPA + off, n,
 						self->buf, &exit))
 				TH_LOG("write %zu at 0x%zx", n, off);
 			ASSERT_EQ(LMVM_EXIT_NONE, exit.reason);
 			ASSERT_EQ(GPA + off + n, exit.gpa);
-			bad = pat_check(hva + off, n, off, 2 + c);
+			bad = lmvm_pat_check(hva + off, n, off, 2 + c);
 			ASSERT_EQ(-1, bad)
 				TH_LOG("write %zu at 0x%zx: byte %ld", n, off, bad);
 		}
 	}
 	for (off = 0; off < len; off += SZ_1M) {
 		n = len - off > SZ_1M ? SZ_1M : len - off;
-		pat_fill(self->buf, n, off, 20);
+		lmvm_pat_fill(self->buf, n, off, 20);
 		ASSERT_EQ(0, lmvm_write(self->vcpu_fd, GPA + off, n, self->buf,
 					&exit));
 		ASSERT_EQ(LMVM_EXIT_NONE, exit.reason);
 	}
-	bad = pat_check(hva, len, 0, 20);
+	bad = lmvm_pat_check(hva, len, 0, 20);
 	ASSERT_EQ(-1, bad) TH_LOG("byte %ld after 1 MiB writes", bad);
 }
 
@@ -284,7 +257,7 @@ TEST_F(vm_access, mmio_exits)
 	EXPECT_EQ(R, exit.flags);
 
 	/* Slots [GPA, GPA + 1M) and [GPA + 2M, GPA + 3M). */
-	pat_fill(p, 2 * SZ_1M, 0, 3);
+	lmvm_pat_fill(p, 2 * SZ_1M, 0, 3);
 	ASSERT_EQ(0, lmvm_set_region(self->vm_fd, 0, 0, GPA, SZ_1M, p));
 	ASSERT_EQ(0, lmvm_set_region(self->vm_fd, 1, 0, GPA + SZ_2M, SZ_1M,
 				     p + SZ_1M));
@@ -305,7 +278,7 @@ TEST_F(vm_access, mmio_exits)
 	EXPECT_EQ(GPA + SZ_1M, exit.gpa);
 	EXPECT_EQ(PG, exit.size);
 	EXPECT_EQ(R, exit.flags);
-	bad = pat_check(self->buf, PG, SZ_1M - PG, 3);
+	bad = lmvm_pat_check(self->buf, PG, SZ_1M - PG, 3);
 	EXPECT_EQ(-1, bad) TH_LOG("byte %ld of the served page", bad);
 	/* In the gap. */
 	ASSERT_EQ(0, lmvm_write(self->vcpu_fd, GPA + SZ_1M + 5, 1, self->buf,
@@ -340,7 +313,7 @@ TEST_F(vm_access, mmio_write_data_offset_and_readonly)
 	ASSERT_EQ(0, lmvm_set_region(self->vm_fd, 0, 0, GPA, SZ_1M, p));
 	ASSERT_EQ(0, lmvm_set_region(self->vm_fd, 1, LAZYMAP_VM_MEM_READONLY,
 				     GPA + SZ_2M, SZ_1M, p + SZ_1M));
-	pat_fill(self->buf, 3 * PG, 0, 4);
+	lmvm_pat_fill(self->buf, 3 * PG, 0, 4);
 	ASSERT_EQ(0, lmvm_write(self->vcpu_fd, GPA + SZ_1M - PG - 100, 3 * PG,
 				self->buf, &exit));
 	EXPECT_EQ(LMVM_EXIT_MMIO, exit.reason);
@@ -349,9 +322,9 @@ TEST_F(vm_access, mmio_write_data_offset_and_readonly)
 	EXPECT_EQ(PG + 100, served);
 	EXPECT_EQ(3 * PG - served, exit.size);
 	EXPECT_EQ(W, exit.flags);
-	EXPECT_EQ(-1, pat_check(p + SZ_1M - PG - 100, served, 0, 4));
+	EXPECT_EQ(-1, lmvm_pat_check(p + SZ_1M - PG - 100, served, 0, 4));
 	/* The bytes to emulate: the rest of the buffer. */
-	EXPECT_EQ(-1, pat_check(self->buf + served, exit.size, served, 4));
+	EXPECT_EQ(-1, lmvm_pat_check(self->buf + served, exit.size, served, 4));
 
 	/* READONLY slot. */
 	p[SZ_1M + 9] = 0x99;
@@ -378,7 +351,7 @@ TEST_F(vm_access, memory_fault_exits)
 	long bad;
 
 	ASSERT_NE(NULL, p);
-	pat_fill(p, 8 * PG, 0, 5);
+	lmvm_pat_fill(p, 8 * PG, 0, 5);
 	ASSERT_EQ(0, lmvm_set_region(self->vm_fd, 0, 0, GPA, 8 * PG, p));
 	ASSERT_EQ(0, munmap(p + 2 * PG, PG));
 	ASSERT_EQ(0, mprotect(p + 4 * PG, PG, PROT_NONE));
@@ -392,7 +365,7 @@ TEST_F(vm_access, memory_fault_exits)
 	EXPECT_EQ(GPA + 2 * PG, exit.gpa);
 	EXPECT_EQ(2 * PG, exit.size);
 	EXPECT_EQ(R, exit.flags);
-	bad = pat_check(self->buf, 2 * PG, 0, 5);
+	bad = lmvm_pat_check(self->buf, 2 * PG, 0, 5);
 	EXPECT_EQ(-1, bad) TH_LOG("served byte %ld", bad);
 	/* PROT_NONE, read and write. */
 	ASSERT_EQ(-EFAULT, lmvm_read(self->vcpu_fd, GPA + 4 * PG + 1, 2,
@@ -408,13 +381,13 @@ TEST_F(vm_access, memory_fault_exits)
 	ASSERT_EQ(0, lmvm_read(self->vcpu_fd, GPA + 6 * PG, PG, self->buf,
 			       &exit));
 	EXPECT_EQ(LMVM_EXIT_NONE, exit.reason);
-	EXPECT_EQ(-1, pat_check(self->buf, PG, 6 * PG, 5));
+	EXPECT_EQ(-1, lmvm_pat_check(self->buf, PG, 6 * PG, 5));
 	ASSERT_EQ(-EFAULT, lmvm_write(self->vcpu_fd, GPA + 6 * PG + 7, 1,
 				      self->buf, &exit));
 	EXPECT_EQ(LMVM_EXIT_MEMORY_FAULT, exit.reason);
 	EXPECT_EQ(GPA + 6 * PG + 7, exit.gpa);
 	EXPECT_EQ(W, exit.flags);
-	EXPECT_EQ(pat(6 * PG + 7, 5), p[6 * PG + 7]);
+	EXPECT_EQ(lmvm_pat(6 * PG + 7, 5), p[6 * PG + 7]);
 	st = stats(_metadata, self->vm_fd);
 	EXPECT_EQ(4ULL, st.memory_faults);
 	EXPECT_EQ(0ULL, st.mmio_exits);
@@ -463,7 +436,7 @@ static void populate(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, lmvm_read(self->vcpu_fd, GPA, pages * PG, self->buf,
 			       &exit));
 	ASSERT_EQ(LMVM_EXIT_NONE, exit.reason);
-	ASSERT_EQ(-1, pat_check(self->buf, pages * PG, 0, gen));
+	ASSERT_EQ(-1, lmvm_pat_check(self->buf, pages * PG, 0, gen));
 }
 
 /* munmap drops the entries; a new mapping there is what ACCESS sees. */
@@ -474,7 +447,7 @@ TEST_F(vm_access, invalidate_munmap)
 	uint8_t *p = anon(self, 16 * PG), *q;
 
 	ASSERT_NE(NULL, p);
-	pat_fill(p, 16 * PG, 0, 6);
+	lmvm_pat_fill(p, 16 * PG, 0, 6);
 	ASSERT_EQ(0, lmvm_set_region(self->vm_fd, 0, 0, GPA, 16 * PG, p));
 	populate(_metadata, self, 16, 6);
 	st0 = stats(_metadata, self->vm_fd);
@@ -492,15 +465,15 @@ TEST_F(vm_access, invalidate_munmap)
 	q = mmap(p + 4 * PG, 4 * PG, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 	ASSERT_EQ(p + 4 * PG, q);
-	pat_fill(q, 4 * PG, 4 * PG, 7);
+	lmvm_pat_fill(q, 4 * PG, 4 * PG, 7);
 	ASSERT_EQ(0, lmvm_read(self->vcpu_fd, GPA + 4 * PG, 4 * PG, self->buf,
 			       &exit));
 	EXPECT_EQ(LMVM_EXIT_NONE, exit.reason);
-	EXPECT_EQ(-1, pat_check(self->buf, 4 * PG, 4 * PG, 7));
+	EXPECT_EQ(-1, lmvm_pat_check(self->buf, 4 * PG, 4 * PG, 7));
 	/* The rest kept its entries: no new faults for it. */
 	st = stats(_metadata, self->vm_fd);
 	ASSERT_EQ(0, lmvm_read(self->vcpu_fd, GPA, 4 * PG, self->buf, &exit));
-	EXPECT_EQ(-1, pat_check(self->buf, 4 * PG, 0, 6));
+	EXPECT_EQ(-1, lmvm_pat_check(self->buf, 4 * PG, 0, 6));
 	EXPECT_EQ(st.s2_faults[0], stats(_metadata, self->vm_fd).s2_faults[0]);
 	EXPECT_EQ(16ULL, stats(_metadata, self->vm_fd).s2_pages);
 }
@@ -516,7 +489,7 @@ TEST_F(vm_access, invalidate_dontneed)
 	uint8_t *p = anon(self, 16 * PG);
 
 	ASSERT_NE(NULL, p);
-	pat_fill(p, 16 * PG, 0, 8);
+	lmvm_pat_fill(p, 16 * PG, 0, 8);
 	ASSERT_EQ(0, lmvm_set_region(self->vm_fd, 0, 0, GPA, 16 * PG, p));
 	populate(_metadata, self, 16, 8);
 	st0 = stats(_metadata, self->vm_fd);
@@ -533,7 +506,7 @@ TEST_F(vm_access, invalidate_dontneed)
 	EXPECT_EQ(0, memcmp(p + 3 * PG, "guex", 4));
 	ASSERT_EQ(0, lmvm_read(self->vcpu_fd, GPA + 8 * PG, 8 * PG, self->buf,
 			       &exit));
-	EXPECT_EQ(-1, pat_check(self->buf, 8 * PG, 8 * PG, 8));
+	EXPECT_EQ(-1, lmvm_pat_check(self->buf, 8 * PG, 8 * PG, 8));
 }
 
 /* mprotect(PROT_READ) takes write access away from stage 2 too. */
@@ -546,7 +519,7 @@ TEST_F(vm_access, invalidate_mprotect)
 	ASSERT_NE(NULL, p);
 	memset(p, 0, 16 * PG);
 	ASSERT_EQ(0, lmvm_set_region(self->vm_fd, 0, 0, GPA, 16 * PG, p));
-	pat_fill(self->buf, 16 * PG, 0, 9);
+	lmvm_pat_fill(self->buf, 16 * PG, 0, 9);
 	ASSERT_EQ(0, lmvm_write(self->vcpu_fd, GPA, 16 * PG, self->buf, &exit));
 	ASSERT_EQ(LMVM_EXIT_NONE, exit.reason);
 	st0 = stats(_metadata, self->vm_fd);
@@ -558,7 +531,7 @@ TEST_F(vm_access, invalidate_mprotect)
 	ASSERT_EQ(-EFAULT, lmvm_write(self->vcpu_fd, GPA + 3 * PG, 1,
 				      self->buf, &exit));
 	EXPECT_EQ(LMVM_EXIT_MEMORY_FAULT, exit.reason);
-	EXPECT_EQ(pat(3 * PG, 9), p[3 * PG]);
+	EXPECT_EQ(lmvm_pat(3 * PG, 9), p[3 * PG]);
 	populate(_metadata, self, 16, 9);
 
 	ASSERT_EQ(0, mprotect(p, 16 * PG, PROT_READ | PROT_WRITE));
@@ -584,7 +557,7 @@ TEST_F(vm_access, invalidate_fork_cow)
 	char c;
 
 	ASSERT_NE(NULL, p);
-	pat_fill(p, 16 * PG, 0, 10);
+	lmvm_pat_fill(p, 16 * PG, 0, 10);
 	ASSERT_EQ(0, lmvm_set_region(self->vm_fd, 0, 0, GPA, 16 * PG, p));
 	populate(_metadata, self, 16, 10);
 	st0 = stats(_metadata, self->vm_fd);
@@ -596,7 +569,7 @@ TEST_F(vm_access, invalidate_fork_cow)
 		close(to_child[1]);
 		if (read(to_child[0], &c, 1) != 1)
 			_exit(2);
-		_exit(pat_check(p, 16 * PG, 0, 10) == -1 ? 0 : 1);
+		_exit(lmvm_pat_check(p, 16 * PG, 0, 10) == -1 ? 0 : 1);
 	}
 	close(to_child[0]);
 	st = stats(_metadata, self->vm_fd);
@@ -606,7 +579,7 @@ TEST_F(vm_access, invalidate_fork_cow)
 	/* Mapped again: the page the child shares. */
 	ASSERT_EQ(0, lmvm_read(self->vcpu_fd, GPA + 2 * PG, PG, self->buf,
 			       &exit));
-	ASSERT_EQ(-1, pat_check(self->buf, PG, 2 * PG, 10));
+	ASSERT_EQ(-1, lmvm_pat_check(self->buf, PG, 2 * PG, 10));
 	st0 = stats(_metadata, self->vm_fd);
 	/* Host write in the parent: page 2 is copied, the entry goes. */
 	p[2 * PG + 5] = 0xee;
@@ -648,7 +621,7 @@ TEST_F(vm_access, lock_premaps_and_accounts)
 
 	ASSERT_NE(NULL, p);
 	ASSERT_LE(0, lck0);
-	pat_fill(p, 64 * PG, 0, 11);
+	lmvm_pat_fill(p, 64 * PG, 0, 11);
 	ASSERT_EQ(0, lmvm_set_region(self->vm_fd, 0, 0, GPA, 64 * PG, p));
 	ASSERT_EQ(0, lmvm_lock(self->vm_fd, 0, LAZYMAP_VM_LOCK_MEM_READ |
 						LAZYMAP_VM_LOCK_MEM_WRITE));
@@ -1055,7 +1028,7 @@ TEST_F(vm_access, thp_2m_entries)
 	p = (uint8_t *)(((uintptr_t)r + SZ_2M - 1) & ~(SZ_2M - 1));
 	if (madvise(p, 4 * SZ_2M, MADV_HUGEPAGE))
 		SKIP(return, "no THP: madvise(MADV_HUGEPAGE): %s", strerror(errno));
-	pat_fill(p, 4 * SZ_2M, 0, 12);
+	lmvm_pat_fill(p, 4 * SZ_2M, 0, 12);
 	/* The VMA from p on (a split of the reservation) holds the THPs. */
 	if (lm_smaps_kb(p, "AnonHugePages", &kb) || kb < 4 * SZ_2M / 1024)
 		SKIP(return, "memory not THP-backed (AnonHugePages %llu kB)", kb);
@@ -1065,7 +1038,7 @@ TEST_F(vm_access, thp_2m_entries)
 			       NULL));
 	ASSERT_EQ(0, lmvm_read(self->vcpu_fd, GPA + 3 * SZ_2M, SZ_1M, self->buf,
 			       NULL));
-	EXPECT_EQ(-1, pat_check(self->buf, SZ_1M, 3 * SZ_2M, 12));
+	EXPECT_EQ(-1, lmvm_pat_check(self->buf, SZ_1M, 3 * SZ_2M, 12));
 	st = stats(_metadata, self->vm_fd);
 	EXPECT_EQ(3ULL, st.s2_faults[1]);
 	EXPECT_EQ(0ULL, st.s2_faults[0]);

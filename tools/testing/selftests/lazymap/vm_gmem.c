@@ -73,31 +73,6 @@
 #define FALLOC_FL_ZERO_RANGE	0x10
 #endif
 
-/* Byte @i of page-generation @gen: never 0. */
-static uint8_t pat(uint64_t i, unsigned int gen)
-{
-	return (i / 5 + i % 253 + gen * 41) % 255 + 1;
-}
-
-static void pat_fill(uint8_t *p, size_t len, uint64_t base, unsigned int gen)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		p[i] = pat(base + i, gen);
-}
-
-static long pat_check(const uint8_t *p, size_t len, uint64_t base,
-		      unsigned int gen)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (p[i] != pat(base + i, gen))
-			return i;
-	return -1;
-}
-
 static long zero_check(const uint8_t *p, size_t len)
 {
 	size_t i;
@@ -339,21 +314,21 @@ TEST_F(gmem, host_mmap)
 		 fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
 	EXPECT_EQ(-1, zero_check(p, GMEM_SIZE));
-	pat_fill(p, GMEM_SIZE, 0, 1);
-	EXPECT_EQ(-1, pat_check(p, GMEM_SIZE, 0, 1));
+	lmvm_pat_fill(p, GMEM_SIZE, 0, 1);
+	EXPECT_EQ(-1, lmvm_pat_check(p, GMEM_SIZE, 0, 1));
 	EXPECT_EQ(-1, read_byte(p + GMEM_SIZE, &v));
 	EXPECT_EQ(-1, write_byte(p + GMEM_SIZE + PG, 1));
 	/* Punch: the next access gets a zero page. */
 	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
 			       4 * PG, 2 * PG));
 	EXPECT_EQ(-1, zero_check(p + 4 * PG, 2 * PG));
-	EXPECT_EQ(-1, pat_check(p, 4 * PG, 0, 1));
-	EXPECT_EQ(-1, pat_check(p + 6 * PG, GMEM_SIZE - 6 * PG, 6 * PG, 1));
+	EXPECT_EQ(-1, lmvm_pat_check(p, 4 * PG, 0, 1));
+	EXPECT_EQ(-1, lmvm_pat_check(p + 6 * PG, GMEM_SIZE - 6 * PG, 6 * PG, 1));
 	munmap(p, GMEM_SIZE + 2 * PG);
 	/* The folios are the file's: a new mapping sees them. */
 	p = host_map(fd, GMEM_SIZE);
 	ASSERT_NE(NULL, p);
-	EXPECT_EQ(-1, pat_check(p + 6 * PG, GMEM_SIZE - 6 * PG, 6 * PG, 1));
+	EXPECT_EQ(-1, lmvm_pat_check(p + 6 * PG, GMEM_SIZE - 6 * PG, 6 * PG, 1));
 	munmap(p, GMEM_SIZE);
 	close(fd);
 }
@@ -521,17 +496,17 @@ TEST_F(gmem, share)
 	ASSERT_LE(0, fd);
 	p = host_map(fd, GMEM_SIZE);
 	ASSERT_NE(NULL, p);
-	pat_fill(p, len, 0, 1);
+	lmvm_pat_fill(p, len, 0, 1);
 	ASSERT_EQ(0, lmvm_map_mem(self->vm_fd, GPA, SHARE | RW, fd, 0, len));
 	ASSERT_EQ(0, lmvm_read(self->vcpu_fd, GPA, len, self->buf, &exit));
-	EXPECT_EQ(-1, pat_check(self->buf, len, 0, 1));
+	EXPECT_EQ(-1, lmvm_pat_check(self->buf, len, 0, 1));
 	/* The guest writes, the host sees it; and the other way. */
-	pat_fill(self->buf, len, 0, 2);
+	lmvm_pat_fill(self->buf, len, 0, 2);
 	ASSERT_EQ(0, lmvm_write(self->vcpu_fd, GPA, len, self->buf, &exit));
-	EXPECT_EQ(-1, pat_check(p, len, 0, 2));
-	pat_fill(p + PG, PG, PG, 3);
+	EXPECT_EQ(-1, lmvm_pat_check(p, len, 0, 2));
+	lmvm_pat_fill(p + PG, PG, PG, 3);
 	ASSERT_EQ(0, lmvm_read(self->vcpu_fd, GPA + PG, PG, self->buf, &exit));
-	EXPECT_EQ(-1, pat_check(self->buf, PG, PG, 3));
+	EXPECT_EQ(-1, lmvm_pat_check(self->buf, PG, PG, 3));
 	/* No X: a fetch is a MEMORY_FAULT of a guest_memfd GPA, not MMIO. */
 	EXPECT_EQ(-EFAULT, lmvm_access(self->vcpu_fd, LAZYMAP_VM_ACCESS_EXEC,
 				       GPA, 8, self->buf, &exit));
@@ -550,7 +525,7 @@ TEST_F(gmem, share)
 	ASSERT_EQ(0, lmvm_read(self->vcpu_fd, GPA, len, self->buf, &exit));
 	EXPECT_EQ(-1, zero_check(self->buf, 4 * PG));
 	EXPECT_EQ(-1, zero_check(p, 4 * PG));
-	EXPECT_EQ(-1, pat_check(self->buf + 4 * PG, len - 4 * PG, 4 * PG, 2));
+	EXPECT_EQ(-1, lmvm_pat_check(self->buf + 4 * PG, len - 4 * PG, 4 * PG, 2));
 	/* A zap of the host side only (munmap) leaves the guest's entries. */
 	munmap(p, GMEM_SIZE);
 	EXPECT_EQ(st1.s2_pages + 4, stats(_metadata, self->vm_fd).s2_pages);
@@ -559,7 +534,7 @@ TEST_F(gmem, share)
 	EXPECT_EQ(0ULL, stats(_metadata, self->vm_fd).s2_pages);
 	p = host_map(fd, GMEM_SIZE);
 	ASSERT_NE(NULL, p);
-	EXPECT_EQ(-1, pat_check(p + 4 * PG, len - 4 * PG, 4 * PG, 2));
+	EXPECT_EQ(-1, lmvm_pat_check(p + 4 * PG, len - 4 * PG, 4 * PG, 2));
 	munmap(p, GMEM_SIZE);
 	close(fd);
 }
@@ -582,7 +557,7 @@ TEST_F(gmem, lend)
 	p = host_map(fd, GMEM_SIZE);
 	ASSERT_NE(NULL, p);
 	/* The VMM loads the image, then lends it. */
-	pat_fill(p, len, 0, 1);
+	lmvm_pat_fill(p, len, 0, 1);
 	ASSERT_EQ(0, lmvm_map_mem(self->vm_fd, GPA, LEND | RWX, fd, 0, len));
 	EXPECT_EQ(len / PG, host_sigbus_pages(p, len));
 	EXPECT_EQ(0U, host_sigbus_pages(p + len, GMEM_SIZE - len));
@@ -600,8 +575,8 @@ TEST_F(gmem, lend)
 
 	/* The guest finds the image, and writes its secret. */
 	ASSERT_EQ(0, lmvm_read(self->vcpu_fd, GPA, len, self->buf, &exit));
-	EXPECT_EQ(-1, pat_check(self->buf, len, 0, 1));
-	pat_fill(self->buf, len, 0, 7);
+	EXPECT_EQ(-1, lmvm_pat_check(self->buf, len, 0, 1));
+	lmvm_pat_fill(self->buf, len, 0, 7);
 	ASSERT_EQ(0, lmvm_write(self->vcpu_fd, GPA, len, self->buf, &exit));
 	EXPECT_EQ(len / PG, host_sigbus_pages(p, len));
 	/* Unmapped: the host reads zeros, never the secret or the image. */
@@ -662,7 +637,7 @@ static void check_pages(struct __test_metadata *_metadata,
 				&exit);
 		if (bound[i]) {
 			EXPECT_EQ(0, ret) TH_LOG("page %u", i);
-			EXPECT_EQ(-1, pat_check(self->buf, PG, i * PG, 5))
+			EXPECT_EQ(-1, lmvm_pat_check(self->buf, PG, i * PG, 5))
 				TH_LOG("page %u", i);
 			EXPECT_EQ(-1, read_byte(p + i * PG, &v))
 				TH_LOG("page %u readable by the host", i);
@@ -700,7 +675,7 @@ TEST_F(gmem, unmap_trim_split)
 	p = host_map(fd, GMEM_SIZE);
 	ASSERT_NE(NULL, p);
 	ASSERT_EQ(0, lmvm_map_mem(self->vm_fd, GPA, LEND | RW, fd, 0, 16 * PG));
-	pat_fill(self->buf, 16 * PG, 0, 5);
+	lmvm_pat_fill(self->buf, 16 * PG, 0, 5);
 	ASSERT_EQ(0, lmvm_write(self->vcpu_fd, GPA, 16 * PG, self->buf, &exit));
 	for (i = 0; i < 16; i++)
 		bound[i] = true;
@@ -762,14 +737,14 @@ TEST_F(gmem, slot)
 	EXPECT_EQ(-EEXIST, lmvm_set_gmem_region(self->vm_fd, 0, 2 * GPA - PG,
 						2 * PG, fd, 0));
 
-	pat_fill(p, 8 * PG, 0, 1);
+	lmvm_pat_fill(p, 8 * PG, 0, 1);
 	ASSERT_EQ(0, lmvm_set_gmem_region(self->vm_fd, 0, GPA, 8 * PG, fd, 0));
 	/* Before any ACCESS (after one, LOCK is EBUSY first). */
 	EXPECT_EQ(-EINVAL, lmvm_lock(self->vm_fd, 0, LAZYMAP_VM_LOCK_MEM_READ));
 	/* Lent: the host lost it, the guest has the image. */
 	EXPECT_EQ(8U, host_sigbus_pages(p, 8 * PG));
 	ASSERT_EQ(0, lmvm_read(self->vcpu_fd, GPA, 8 * PG, self->buf, &exit));
-	EXPECT_EQ(-1, pat_check(self->buf, 8 * PG, 0, 1));
+	EXPECT_EQ(-1, lmvm_pat_check(self->buf, 8 * PG, 0, 1));
 	ASSERT_EQ(0, lmvm_access(self->vcpu_fd, LAZYMAP_VM_ACCESS_EXEC, GPA,
 				 PG, self->buf, &exit));
 	/* Immutable, unlockable, not MAP_MEM's to unmap. */
@@ -779,7 +754,7 @@ TEST_F(gmem, slot)
 						fd, 0));
 	EXPECT_EQ(-ENOENT, lmvm_unmap_mem(self->vm_fd, GPA, fd, 0, PG));
 	/* Deleted: reclaimed, zeroed for the host. */
-	pat_fill(self->buf, 8 * PG, 0, 3);
+	lmvm_pat_fill(self->buf, 8 * PG, 0, 3);
 	ASSERT_EQ(0, lmvm_write(self->vcpu_fd, GPA, 8 * PG, self->buf, &exit));
 	ASSERT_EQ(0, lmvm_delete_region(self->vm_fd, 0));
 	EXPECT_EQ(0U, host_sigbus_pages(p, 8 * PG));
