@@ -181,6 +181,11 @@ static int lazymap_test_fill(struct lazymap_test_space *ts, u64 offset,
 		memset_page(page, 0, value, PAGE_SIZE);
 		if (ts->folio)
 			folio_put(page_folio(page));
+		/* Up to 1 GiB: let the OOM killer's victim go. */
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
 		cond_resched();
 	}
 	up_read(gate);

@@ -78,6 +78,7 @@ struct lazymap_test_create {
  * LAZYMAP_TEST_FOLIO space it truncates the page cache, which launders the
  * range: listeners are invalidated again for every discarded page that
  * was backed.
+ * FILL allocates what it fills; EINTR when a fatal signal stops it.
  * LISTEN registers a counting listener over the range and returns its
  * index (ENOSPC beyond LAZYMAP_TEST_MAX_LISTENERS).
  */

@@ -65,6 +65,14 @@
 #define MAX_THREADS		16
 
 #define MAX_OBJS		48
+/*
+ * What the kernel allocates for an object grows with its length (FILL,
+ * fallocate, faults), so the pool holds none longer than this: 48 of them
+ * stay well inside the debug guest's memory under KASAN and kmemleak.  A
+ * longer one (a boundary length its creating ioctl accepted) is closed at
+ * once: its checks were fuzzed, its memory is not.
+ */
+#define MAX_OBJ_LEN		(16 * SZ_1M)
 #define ARENA_SLOTS		24
 #define SLOT_LEN		(16 * SZ_1M)
 #define SCRATCH_LEN		(20 * SZ_4K)	/* > _IOC_SIZEMASK + a page */
@@ -780,7 +788,10 @@ static void op_ioctl(struct fuzz_thread *t)
 		else if (io->creates == T_GMEM)
 			len = ((struct lazymap_vm_create_guest_memfd *)
 			       t->scratch)->size;
-		pool_add(ret, io->creates, len);
+		if (len <= MAX_OBJ_LEN)
+			pool_add(ret, io->creates, len);
+		else
+			close(ret);
 	}
 }
 
