@@ -76,57 +76,100 @@ static int lazymap_vm_copy_io(struct lazymap_vm *vm, u64 gfn, u64 pfn,
 #endif
 
 /*
- * Copy @n bytes at @off of guest frame @gfn of @slot (or of binding @b) to
- * or from @buf, faulting the stage-2 entry in when it is missing or lacks
- * @need.
+ * Under mmu_lock: copy from @gpa on, as long as the stage-2 entries are
+ * there, give @need and map RAM, a whole entry per lookup.
+ * Return: the bytes copied.
+ */
+static u64 lazymap_vm_copy_mapped(struct lazymap_vm *vm, u64 gpa, void *buf,
+				  u64 len, bool write, unsigned int need)
+{
+	struct lazymap_vm_s2_entry e;
+	u64 done = 0, end;
+
+	lockdep_assert_held(&vm->mmu_lock);
+	while (done < len) {
+		if (!vm->s2.ops->lookup(&vm->s2, (gpa + done) >> PAGE_SHIFT, &e) ||
+		    (e.perm & need) != need || (e.perm & LAZYMAP_VM_S2_IO))
+			break;
+		end = (e.gfn + lazymap_vm_level_pages(e.level)) << PAGE_SHIFT;
+		end = min(len, end - gpa);
+		do {
+			u64 gfn = (gpa + done) >> PAGE_SHIFT;
+			unsigned int off = offset_in_page(gpa + done);
+			unsigned int n = min_t(u64, end - done, PAGE_SIZE - off);
+			void *va = kmap_local_pfn(e.pfn + (gfn - e.gfn));
+
+			if (write)
+				memcpy(va + off, buf + done, n);
+			else
+				memcpy(buf + done, va + off, n);
+			kunmap_local(va);
+			done += n;
+		} while (done < end);
+	}
+	return done;
+}
+
+/*
+ * Copy [@gpa, @gpa + @len) of @slot (or of binding @b) to or from @buf,
+ * faulting stage-2 entries in where they are missing or lack @need: one
+ * hold of mmu_lock copies every page already mapped, up to the first that
+ * is not.  *@copied: the bytes copied before an error.
  */
 static int lazymap_vm_copy_guest(struct lazymap_vm *vm,
 				 struct lazymap_vm_slot *slot,
-				 struct lazymap_vm_binding *b, u64 gfn,
-				 unsigned int off, void *buf, unsigned int n,
-				 bool write, unsigned int need)
+				 struct lazymap_vm_binding *b, u64 gpa,
+				 void *buf, u64 len, bool write,
+				 unsigned int need, u64 *copied)
 {
 	struct lazymap_vm_s2_entry e;
-	void *va;
-	u64 pfn;
-	int ret;
+	unsigned int off, n;
+	u64 done = 0, gfn;
+	int ret = 0;
 
 	for (;;) {
 		read_lock(&vm->mmu_lock);
+		done += lazymap_vm_copy_mapped(vm, gpa + done, buf + done,
+					       len - done, write, need);
+		if (done == len) {
+			read_unlock(&vm->mmu_lock);
+			break;
+		}
+		gfn = (gpa + done) >> PAGE_SHIFT;
+		off = offset_in_page(gpa + done);
+		n = min_t(u64, len - done, PAGE_SIZE - off);
 		if (vm->s2.ops->lookup(&vm->s2, gfn, &e) &&
 		    (e.perm & need) == need) {
-			pfn = e.pfn + (gfn - e.gfn);
-			if (!(e.perm & LAZYMAP_VM_S2_IO)) {
-				va = kmap_local_pfn(pfn);
-				if (write)
-					memcpy(va + off, buf, n);
-				else
-					memcpy(buf, va + off, n);
-				kunmap_local(va);
-				read_unlock(&vm->mmu_lock);
-				return 0;
-			}
+			/* I/O memory: a page at a time, mapped outside the lock. */
 			read_unlock(&vm->mmu_lock);
-			ret = lazymap_vm_copy_io(vm, gfn, pfn, off, buf, n,
-						 write, need);
+			ret = lazymap_vm_copy_io(vm, gfn, e.pfn + (gfn - e.gfn),
+						 off, buf + done, n, write, need);
+			if (!ret) {
+				done += n;
+				continue;
+			}
 			if (ret != -EAGAIN)
-				return ret;
+				break;
 		} else {
 			read_unlock(&vm->mmu_lock);
 			ret = b ? lazymap_vm_binding_fault(vm, b, gfn) :
 				  lazymap_vm_fault(vm, slot, gfn, write);
 			if (ret)
-				return ret;
+				break;
 		}
-		if (fatal_signal_pending(current))
-			return -EINTR;
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
 		cond_resched();
 	}
+	*copied = done;
+	return ret;
 }
 
 /*
- * Serve [@gpa, @gpa + @len) (within one bounce buffer) to or from @buf.
- * *@served: the bytes served before the stop.
+ * Serve [@gpa, @gpa + @len) (within one bounce buffer) to or from @buf, a
+ * slot or binding at a time.  *@served: the bytes served before the stop.
  */
 static int lazymap_vm_serve(struct lazymap_vm *vm, u64 gpa, u64 len,
 			    void *buf, u32 kind, u64 *served, bool *private)
@@ -137,15 +180,12 @@ static int lazymap_vm_serve(struct lazymap_vm *vm, u64 gpa, u64 len,
 			    LAZYMAP_VM_PERM_R;
 	struct lazymap_vm_binding *b;
 	struct lazymap_vm_slot *slot;
-	unsigned int off, n;
-	u64 done = 0;
+	u64 done = 0, n, last, copied;
 	int ret;
 
-	for (; done < len; done += n) {
+	while (done < len) {
 		u64 gfn = (gpa + done) >> PAGE_SHIFT;
 
-		off = offset_in_page(gpa + done);
-		n = min_t(u64, len - done, PAGE_SIZE - off);
 		b = lazymap_vm_binding_find(vm, gfn);
 		*private = !!b;
 		if (b) {
@@ -155,21 +195,26 @@ static int lazymap_vm_serve(struct lazymap_vm *vm, u64 gpa, u64 len,
 				goto out;
 			}
 			slot = NULL;
-			goto copy;
+			last = b->gfn + b->npages;
+		} else {
+			slot = lazymap_vm_slot_find(vm, gfn);
+			if (!slot ||
+			    (write && (slot->flags & LAZYMAP_VM_MEM_READONLY))) {
+				ret = LAZYMAP_VM_STOP_MMIO;
+				goto out;
+			}
+			if (write && slot->pinned &&
+			    !(slot->lock_perm & LAZYMAP_VM_LOCK_MEM_WRITE)) {
+				ret = LAZYMAP_VM_STOP_FAULT;
+				goto out;
+			}
+			last = slot->base_gfn + slot->npages;
 		}
-		slot = lazymap_vm_slot_find(vm, gfn);
-		if (!slot || (write && (slot->flags & LAZYMAP_VM_MEM_READONLY))) {
-			ret = LAZYMAP_VM_STOP_MMIO;
-			goto out;
-		}
-		if (write && slot->pinned &&
-		    !(slot->lock_perm & LAZYMAP_VM_LOCK_MEM_WRITE)) {
-			ret = LAZYMAP_VM_STOP_FAULT;
-			goto out;
-		}
-copy:
-		ret = lazymap_vm_copy_guest(vm, slot, b, gfn, off, buf + done, n,
-					    write, need);
+		/* Bindings and slots never overlap: the run ends with its own. */
+		n = min(len - done, (last << PAGE_SHIFT) - (gpa + done));
+		ret = lazymap_vm_copy_guest(vm, slot, b, gpa + done, buf + done,
+					    n, write, need, &copied);
+		done += copied;
 		if (ret == -EFAULT || ret == -EHWPOISON) {
 			ret = LAZYMAP_VM_STOP_FAULT;
 			goto out;

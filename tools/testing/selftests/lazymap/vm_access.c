@@ -4,7 +4,8 @@
  * of the same memory, and everything that takes stage 2 back.
  *
  * - data both ways between host mappings and ACCESS: anonymous memory, a
- *   memfd (shmem, file-backed), two mmaps side by side in one slot;
+ *   memfd (shmem, file-backed), two mmaps side by side in one slot, one
+ *   access across two adjacent slots over present and missing entries;
  * - exits: MMIO for GPAs in no slot (no slots, gaps, below every base) and
  *   for writes to READONLY slots, with the WRITE data at data + exit.gpa -
  *   gpa; MEMORY_FAULT (-EFAULT) for munmap'd, PROT_NONE and read-only host
@@ -238,6 +239,66 @@ TEST_F(vm_access, two_mmaps_one_slot)
 	close(fd);
 	ASSERT_EQ(0, lmvm_set_region(self->vm_fd, 0, 0, GPA, 2 * SZ_1M, p));
 	both_ways(_metadata, self, p, 2 * SZ_1M);
+}
+
+/*
+ * One access across two adjacent slots (anonymous memory, then a memfd)
+ * over stage-2 entries present and missing in turn: every third page is
+ * warmed first, so each hold of mmu_lock copies the mapped pages it finds
+ * and stops at one it must fault in; the run ends at the slot's end and
+ * goes on in the next.
+ */
+TEST_F(vm_access, adjacent_slots_warm_and_cold)
+{
+	const size_t start = SZ_1M / 2 + 100;
+	struct lazymap_vm_exit exit;
+	struct lazymap_vm_stats st;
+	unsigned long long warm = 0, cold = 0;
+	uint8_t *p, *q;
+	size_t off;
+	long bad;
+	int fd;
+
+	p = anon(self, SZ_1M);
+	ASSERT_NE(NULL, p);
+	fd = memfd_create("vm_access", MFD_CLOEXEC);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, SZ_1M));
+	q = mmap(NULL, SZ_1M, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	ASSERT_NE(MAP_FAILED, q);
+	lmvm_pat_fill(p, SZ_1M, 0, 6);
+	lmvm_pat_fill(q, SZ_1M, SZ_1M, 6);
+	ASSERT_EQ(0, lmvm_set_region(self->vm_fd, 0, 0, GPA, SZ_1M, p));
+	ASSERT_EQ(0, lmvm_set_region(self->vm_fd, 1, 0, GPA + SZ_1M, SZ_1M, q));
+
+	for (off = 0; off < 2 * SZ_1M; off += 3 * PG, warm++)
+		ASSERT_EQ(0, lmvm_read(self->vcpu_fd, GPA + off, 1, self->buf,
+				       NULL));
+	for (off = start & ~(PG - 1); off < start + SZ_1M; off += PG)
+		cold += (off / PG) % 3 != 0;
+	memset(self->buf, 0, SZ_1M);
+	ASSERT_EQ(0, lmvm_read(self->vcpu_fd, GPA + start, SZ_1M, self->buf,
+			       &exit));
+	EXPECT_EQ(LMVM_EXIT_NONE, exit.reason);
+	EXPECT_EQ(GPA + start + SZ_1M, exit.gpa);
+	bad = lmvm_pat_check(self->buf, SZ_1M, start, 6);
+	EXPECT_EQ(-1, bad) TH_LOG("byte %ld of the read", bad);
+	st = stats(_metadata, self->vm_fd);
+	EXPECT_EQ(warm + cold, st.s2_faults[0]);
+
+	/* Back the other way, every page now mapped, into both slots. */
+	lmvm_pat_fill(self->buf, SZ_1M, start, 7);
+	ASSERT_EQ(0, lmvm_write(self->vcpu_fd, GPA + start, SZ_1M, self->buf,
+				&exit));
+	EXPECT_EQ(LMVM_EXIT_NONE, exit.reason);
+	bad = lmvm_pat_check(p + start, SZ_1M - start, start, 7);
+	EXPECT_EQ(-1, bad) TH_LOG("byte %ld of slot 0", bad);
+	bad = lmvm_pat_check(q, start, SZ_1M, 7);
+	EXPECT_EQ(-1, bad) TH_LOG("byte %ld of slot 1", bad);
+	EXPECT_EQ(lmvm_pat(start - 1, 6), p[start - 1]);
+	EXPECT_EQ(lmvm_pat(SZ_1M + start, 6), q[start]);
+	munmap(q, SZ_1M);
 }
 
 /* No slot, gaps, below every base: MMIO, after serving what is memory. */
