@@ -1732,29 +1732,14 @@ struct mdev_stress {
 	volatile uint8_t *map;
 	unsigned long resets, toggles, forks, children_failed;
 	unsigned int next;
-	const char *err_op;
-	int err;
-	pthread_mutex_t lock;
+	struct lm_first_fail fail;
 	/* In a MAP_SHARED page: children count into them too. */
 	unsigned long *accesses, *sigbus, *bad;
 };
 
 static void ms_fail(struct mdev_stress *ms, const char *op, int err)
 {
-	pthread_mutex_lock(&ms->lock);
-	if (!ms->err_op) {
-		ms->err_op = op;
-		ms->err = err;
-	}
-	pthread_mutex_unlock(&ms->lock);
-}
-
-static uint64_t ms_rnd(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
+	lm_fail(&ms->fail, op, err);
 }
 
 static void ms_access(struct mdev_stress *ms, volatile uint8_t *map,
@@ -1781,7 +1766,7 @@ static void *ms_faulter(void *arg)
 	unsigned int i;
 
 	for (i = 0; i < STRESS_ACCESSES; i++)
-		ms_access(ms, ms->map, ms_rnd(&s));
+		ms_access(ms, ms->map, lm_rnd(&s));
 	return NULL;
 }
 
@@ -1837,7 +1822,7 @@ static void *ms_forker(void *arg)
 	pid_t pid;
 
 	for (i = 0; i < STRESS_FORKS; i++) {
-		ms_rnd(&s);
+		lm_rnd(&s);
 		pid = fork();
 		if (pid < 0) {
 			ms_fail(ms, "fork", -errno);
@@ -1845,7 +1830,7 @@ static void *ms_forker(void *arg)
 		}
 		if (!pid) {
 			for (j = 0; j < STRESS_CHILD_ACCESSES; j++)
-				ms_access(ms, ms->map, ms_rnd(&s));
+				ms_access(ms, ms->map, lm_rnd(&s));
 			_exit(0);
 		}
 		if (waitpid(pid, &status, 0) != pid) {
@@ -1876,7 +1861,6 @@ TEST_F_TIMEOUT(lazymap_mdev, race_stress, 900)
 	long bad;
 	char x;
 
-	ASSERT_EQ(0, pthread_mutex_init(&ms.lock, NULL));
 	counts = mmap(NULL, PG, PROT_READ | PROT_WRITE,
 		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, counts);
@@ -1900,8 +1884,8 @@ TEST_F_TIMEOUT(lazymap_mdev, race_stress, 900)
 
 	TH_LOG("%lu accesses, %lu SIGBUS; %lu resets, %lu toggles, %lu forks",
 	       counts[0], counts[1], ms.resets, ms.toggles, ms.forks);
-	EXPECT_EQ(NULL, ms.err_op)
-		TH_LOG("%s: %s", ms.err_op, strerror(-ms.err));
+	EXPECT_EQ(NULL, ms.fail.op)
+		TH_LOG("%s: %s", ms.fail.op, strerror(-ms.fail.err));
 	EXPECT_EQ(0UL, counts[2]);
 	EXPECT_EQ(0UL, ms.children_failed);
 	EXPECT_EQ((unsigned long)STRESS_RESETS, ms.resets);
@@ -1935,7 +1919,7 @@ TEST_F_TIMEOUT(lazymap_mdev, race_stress, 900)
 		if (write(pipefd[1], "r", 1) != 1)
 			_exit(2);
 		for (i = 0; i < STRESS_REMOVE_ACCESSES; i++)
-			ms_access(&ms, ms.map, ms_rnd(&s));
+			ms_access(&ms, ms.map, lm_rnd(&s));
 		_exit(counts[2] ? 1 : 0);
 	}
 	close(pipefd[1]);

@@ -93,15 +93,6 @@ static uint8_t pat(size_t pg)
 	return pg % 127 + 1;
 }
 
-/* xorshift64: each worker's own reproducible sequence. */
-static uint64_t rnd(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
 /*
  * Shared with the forked children (MAP_SHARED | MAP_ANONYMOUS): what they
  * saw goes into the same counters as the threads'.
@@ -126,20 +117,12 @@ struct stress_ctx {
 	unsigned long mapper_rounds, closer_rounds;
 	unsigned int next_faulter;	/* seeds the faulters apart */
 	unsigned int started;		/* workers at the start line */
-	/* First error of a worker: the operation and -errno. */
-	const char *err_op;
-	int err;
-	pthread_mutex_t err_lock;
+	struct lm_first_fail fail;	/* of a worker */
 };
 
 static void stress_fail(struct stress_ctx *c, const char *op, int err)
 {
-	pthread_mutex_lock(&c->err_lock);
-	if (!c->err_op) {
-		c->err_op = op;
-		c->err = err;
-	}
-	pthread_mutex_unlock(&c->err_lock);
+	lm_fail(&c->fail, op, err);
 }
 
 /*
@@ -194,7 +177,7 @@ static void *faulter(void *arg)
 	stress_start(c);
 
 	for (i = 0; i < FAULTER_ROUNDS; i++) {
-		uint64_t r = rnd(&s);
+		uint64_t r = lm_rnd(&s);
 
 		access_page(c->counts, c->map, r % SPACE_PAGES,
 			    (r >> 32) % PG);
@@ -205,7 +188,7 @@ static void *faulter(void *arg)
 /* A random range: a page, a 2 MiB block, two half blocks, the space. */
 static void pick_range(uint64_t *s, size_t *first, size_t *count)
 {
-	uint64_t r = rnd(s);
+	uint64_t r = lm_rnd(s);
 
 	switch (r % 8) {
 	case 0:
@@ -277,7 +260,7 @@ static void *revoker(void *arg)
 		__atomic_fetch_add(&c->zaps, 1, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&c->inval_pages, count, __ATOMIC_RELAXED);
 		/* The same bytes again: the data must not change. */
-		pg = first + rnd(&s) % count;
+		pg = first + lm_rnd(&s) % count;
 		ret = lm_range(c->fd, LAZYMAP_TEST_FILL, pg * PG, PG, pat(pg));
 		if (ret) {
 			stress_fail(c, "FILL", ret);
@@ -306,7 +289,7 @@ static void *forker(void *arg)
 	stress_start(c);
 
 	for (i = 0; i < FORKER_ROUNDS; i++) {
-		rnd(&s);
+		lm_rnd(&s);
 		pid = fork();
 		if (pid < 0) {
 			stress_fail(c, "fork", -errno);
@@ -315,7 +298,7 @@ static void *forker(void *arg)
 		if (!pid) {
 			/* Only this thread lives on in the child. */
 			for (j = 0; j < FORK_CHILD_ACCESSES; j++) {
-				uint64_t r = rnd(&s);
+				uint64_t r = lm_rnd(&s);
 
 				access_page(c->counts, c->map,
 					    r % SPACE_PAGES, (r >> 32) % PG);
@@ -370,7 +353,7 @@ static void *mapper_thread(void *arg)
 	}
 	base = ((uintptr_t)room + SZ_2M - 1) & ~(SZ_2M - 1);
 	for (i = 0; i < MAPPER_ROUNDS; i++) {
-		uint64_t r = rnd(&s);
+		uint64_t r = lm_rnd(&s);
 
 		p = mmap((void *)base, SPACE_LEN, PROT_READ | PROT_WRITE,
 			 MAP_SHARED | MAP_FIXED, c->fd, 0);
@@ -380,7 +363,7 @@ static void *mapper_thread(void *arg)
 		}
 		q = p;
 		for (j = 0; j < MAPPER_ACCESSES; j++) {
-			uint64_t a = rnd(&s);
+			uint64_t a = lm_rnd(&s);
 
 			access_page(c->counts, q, a % SPACE_PAGES,
 				    (a >> 32) % PG);
@@ -432,7 +415,7 @@ static void *mapper_thread(void *arg)
 			}
 			/* Page SPACE_PAGES / 2 + k is at moved + k pages. */
 			for (j = 0; j < MAPPER_ACCESSES; j++) {
-				uint64_t a = rnd(&s) % (SPACE_PAGES / 2);
+				uint64_t a = lm_rnd(&s) % (SPACE_PAGES / 2);
 
 				access_page(c->counts, moved - SPACE_LEN / 2,
 					    SPACE_PAGES / 2 + a, 0);
@@ -440,7 +423,7 @@ static void *mapper_thread(void *arg)
 			break;
 		}
 		for (j = 0; j < MAPPER_ACCESSES; j++) {
-			uint64_t a = rnd(&s) % SPACE_PAGES;
+			uint64_t a = lm_rnd(&s) % SPACE_PAGES;
 
 			/* Skip the hole and the half that moved. */
 			if ((r % 4 == 2 && a == pg) ||
@@ -635,7 +618,6 @@ TEST_F_TIMEOUT(lazymap_stress, all_at_once, 1200)
 	int idx, ret;
 	size_t pg;
 
-	ASSERT_EQ(0, pthread_mutex_init(&c.err_lock, NULL));
 	p = lm_huge_map_in(self->reserve, self->fd, 0, SPACE_LEN, 0);
 	ASSERT_NE(NULL, p);
 	c.map = p;
@@ -664,8 +646,8 @@ TEST_F_TIMEOUT(lazymap_stress, all_at_once, 1200)
 		pthread_join(threads[n], NULL);
 	ASSERT_EQ(0, ret) TH_LOG("pthread_create: %s", strerror(ret));
 
-	EXPECT_EQ(NULL, c.err_op)
-		TH_LOG("%s: %s", c.err_op, strerror(-c.err));
+	EXPECT_EQ(NULL, c.fail.op)
+		TH_LOG("%s: %s", c.fail.op, strerror(-c.fail.err));
 	EXPECT_EQ(0UL, self->counts->bad)
 		TH_LOG("%lu bad reads, first: page %lu read %lu, want %u",
 		       self->counts->bad, self->counts->bad_pg,
@@ -720,19 +702,13 @@ struct listen_ctx {
 	unsigned long calls, installed, retries, refused, checked;
 	unsigned long closed_first;
 	unsigned int next_cycler;
-	const char *err_op;
-	int err;
-	pthread_mutex_t lock;
+	struct lm_first_fail fail;
+	pthread_mutex_t lock;		/* the counts */
 };
 
 static void listen_fail(struct listen_ctx *c, const char *op, int err)
 {
-	pthread_mutex_lock(&c->lock);
-	if (!c->err_op) {
-		c->err_op = op;
-		c->err = err;
-	}
-	pthread_mutex_unlock(&c->lock);
+	lm_fail(&c->fail, op, err);
 }
 
 /* One LISTENER_CYCLE over [@offset, +@length): 0 or -errno. */
@@ -778,7 +754,7 @@ static void *cycler(void *arg)
 			count = BLOCK_PAGES;
 		}
 		ret = lm_cycle(c->fd, first * PG, count * PG, CYCLE_ROUNDS,
-			       (rnd(&s) | 1) & 0xffffffff, &a);
+			       (lm_rnd(&s) | 1) & 0xffffffff, &a);
 		if (ret) {
 			listen_fail(c, "LISTENER_CYCLE", ret);
 			break;
@@ -1018,7 +994,8 @@ TEST_F_TIMEOUT(lazymap_listeners, register_vs_invalidate_vs_release, 1200)
 		pthread_join(threads[n], NULL);
 	ASSERT_EQ(0, ret) TH_LOG("pthread_create: %s", strerror(ret));
 
-	EXPECT_EQ(NULL, c.err_op) TH_LOG("%s: %s", c.err_op, strerror(-c.err));
+	EXPECT_EQ(NULL, c.fail.op)
+		TH_LOG("%s: %s", c.fail.op, strerror(-c.fail.err));
 	TH_LOG("%lu calls: %lu installed, %lu retries, %lu refused, %lu checked",
 	       c.calls, c.installed, c.retries, c.refused, c.checked);
 	TH_LOG("%lu zaps, %lu revokes, %lu discards; %lu closed first", c.zaps,

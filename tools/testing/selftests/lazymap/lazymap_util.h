@@ -3,8 +3,9 @@
  * Helpers shared by the lazymap selftests: accesses that survive SIGBUS,
  * mappings noted for the teardown, pattern checks, the core's debugfs
  * files (lazymap/<space>/mappings and stats), addressed by space name, and
- * the fields of a VMA in /proc/self/smaps, and unloading and loading
- * lazymap's modules.
+ * the fields of a VMA in /proc/self/smaps, unloading and loading
+ * lazymap's modules, and what the stress tests' threads share: a seeded
+ * sequence each, and the first failure among them.
  *
  * Everything is static and depends only on libc, so the tests link
  * statically and run from a busybox initramfs.  Functions returning int
@@ -144,6 +145,34 @@ static inline int lm_munmap_noted(void **map, size_t map_len)
 
 	*map = NULL;
 	return munmap(p, map_len);
+}
+
+/* xorshift64: a thread's own reproducible sequence from a seed != 0. */
+static inline uint64_t lm_rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/*
+ * The first failure among a test's threads: its operation and -errno.
+ * lm_fail() from any thread keeps only the first; the test reads it once
+ * the threads are joined (op NULL: none failed).
+ */
+struct lm_first_fail {
+	const char *op;
+	int err;
+};
+
+static inline void lm_fail(struct lm_first_fail *f, const char *op, int err)
+{
+	const char *none = NULL;
+
+	if (__atomic_compare_exchange_n(&f->op, &none, op, false,
+					__ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		f->err = err;
 }
 
 /* Offset of the first byte of [p, p + len) that is not @want, or -1. */

@@ -56,14 +56,6 @@ static uint8_t pat(size_t pg)
 	return pg % 251 + 1;
 }
 
-static uint64_t rnd(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
 /* Shared with forked children (MAP_SHARED | MAP_ANONYMOUS). */
 struct vs_shared {
 	unsigned long gen;		/* odd: memory may be disabled */
@@ -80,19 +72,12 @@ struct vs_ctx {
 	struct vs_shared *sh;
 	unsigned long toggles, resets, forks, children_failed, closes;
 	unsigned int next;
-	const char *err_op;
-	int err;
-	pthread_mutex_t lock;
+	struct lm_first_fail fail;
 };
 
 static void vs_fail(struct vs_ctx *c, const char *op, int err)
 {
-	pthread_mutex_lock(&c->lock);
-	if (!c->err_op) {
-		c->err_op = op;
-		c->err = err;
-	}
-	pthread_mutex_unlock(&c->lock);
+	lm_fail(&c->fail, op, err);
 }
 
 /*
@@ -135,7 +120,7 @@ static void *faulter(void *arg)
 	unsigned int i;
 
 	for (i = 0; i < FAULTER_ROUNDS; i++) {
-		uint64_t r = rnd(&s);
+		uint64_t r = lm_rnd(&s);
 
 		vs_access(c->sh, c->map, r % MAP_PAGES, (r >> 32) % PG);
 	}
@@ -198,7 +183,7 @@ static void *forker(void *arg)
 	pid_t pid;
 
 	for (i = 0; i < FORKER_ROUNDS; i++) {
-		rnd(&s);
+		lm_rnd(&s);
 		pid = fork();
 		if (pid < 0) {
 			vs_fail(c, "fork", -errno);
@@ -206,7 +191,7 @@ static void *forker(void *arg)
 		}
 		if (!pid) {
 			for (j = 0; j < CHILD_ACCESSES; j++) {
-				uint64_t r = rnd(&s);
+				uint64_t r = lm_rnd(&s);
 
 				vs_access(c->sh, c->map, r % MAP_PAGES,
 					  (r >> 32) % PG);
@@ -249,7 +234,7 @@ static void *closer(void *arg)
 		}
 		m = p;
 		for (j = 0; j < 8; j++)
-			vs_access(c->sh, m, rnd(&s) % (SZ_2M / PG), j);
+			vs_access(c->sh, m, lm_rnd(&s) % (SZ_2M / PG), j);
 		munmap(p, SZ_2M);
 		c->closes++;
 	}
@@ -366,7 +351,6 @@ TEST_F_TIMEOUT(vfio_stress, fault_disable_reset_close_unbind, 1200)
 	char x;
 	void *p;
 
-	ASSERT_EQ(0, pthread_mutex_init(&c.lock, NULL));
 	ASSERT_EQ(0, vfio_device_info(self->dev.device_fd, &info));
 	c.can_reset = info.flags & VFIO_DEVICE_FLAGS_RESET;
 	for (pg = 0; pg < MAP_PAGES; pg++)
@@ -384,7 +368,8 @@ TEST_F_TIMEOUT(vfio_stress, fault_disable_reset_close_unbind, 1200)
 	TH_LOG("%lu accesses, %lu SIGBUS; %lu toggles, %lu resets%s, %lu forks, %lu closes",
 	       self->sh->accesses, self->sh->sigbus, c.toggles, c.resets,
 	       c.can_reset ? "" : " (no reset)", c.forks, c.closes);
-	EXPECT_EQ(NULL, c.err_op) TH_LOG("%s: %s", c.err_op, strerror(-c.err));
+	EXPECT_EQ(NULL, c.fail.op)
+		TH_LOG("%s: %s", c.fail.op, strerror(-c.fail.err));
 	EXPECT_EQ(0UL, self->sh->bad_sigbus);
 	EXPECT_EQ(0UL, self->sh->bad);
 	EXPECT_EQ(0UL, c.children_failed);
@@ -407,7 +392,7 @@ TEST_F_TIMEOUT(vfio_stress, fault_disable_reset_close_unbind, 1200)
 		if (write(pipefd[1], "r", 1) != 1)
 			_exit(2);
 		for (i = 0; i < UNBIND_ACCESSES; i++) {
-			uint64_t r = rnd(&s);
+			uint64_t r = lm_rnd(&s);
 
 			vs_access(self->sh, (volatile uint8_t *)m,
 				  r % MAP_PAGES, (r >> 32) % PG);

@@ -56,14 +56,6 @@ static uint8_t pat(size_t pg)
 	return pg % 251 + 1;
 }
 
-static uint64_t rnd(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
 struct vms_ctx {
 	int dev_fd;
 	int vm_fd;
@@ -73,19 +65,12 @@ struct vms_ctx {
 	unsigned long accesses, served, faults, mmio, bad;
 	unsigned long unmaps, deletes, closes;
 	unsigned int next;
-	const char *err_op;
-	int err;
-	pthread_mutex_t lock;
+	struct lm_first_fail fail;
 };
 
 static void vms_fail(struct vms_ctx *c, const char *op, int err)
 {
-	pthread_mutex_lock(&c->lock);
-	if (!c->err_op) {
-		c->err_op = op;
-		c->err = err;
-	}
-	pthread_mutex_unlock(&c->lock);
+	lm_fail(&c->fail, op, err);
 }
 
 /* The memfd page at @gpa, for the pattern. */
@@ -147,7 +132,7 @@ static void *accessor(void *arg)
 	int ret;
 
 	for (i = 0; i < ACCESSOR_ROUNDS; i++) {
-		uint64_t r = rnd(&s);
+		uint64_t r = lm_rnd(&s);
 
 		gpa = (r % (2 * SLOT_PAGES)) * PG + (r >> 40) % (PG - 8);
 		if (gpa >= SLOT_LEN)
@@ -170,7 +155,7 @@ static void *unmapper(void *arg)
 	void *p;
 
 	for (i = 0; i < UNMAPPER_ROUNDS; i++) {
-		uint64_t r = rnd(&s);
+		uint64_t r = lm_rnd(&s);
 
 		first = r % SLOT_PAGES;
 		count = 1 + (r >> 32) % 16;
@@ -230,7 +215,7 @@ static void *closer_access(void *arg)
 	unsigned int i;
 
 	for (i = 0; i < 32 && !r->ret; i++)
-		r->ret = vms_access(r->c, r->vcpu_fd, rnd(&s) % SLOT_PAGES * PG);
+		r->ret = vms_access(r->c, r->vcpu_fd, lm_rnd(&s) % SLOT_PAGES * PG);
 	return NULL;
 }
 
@@ -352,7 +337,6 @@ TEST_F_TIMEOUT(vm_stress, access_vs_munmap_delete_close, 1200)
 	long bad;
 	size_t pg;
 
-	ASSERT_EQ(0, pthread_mutex_init(&c.lock, NULL));
 	for (i = 0; i < ACCESSORS; i++)
 		c.vcpu_fd[i] = self->vcpu_fd[i];
 	for (n = 0; n < ARRAY_SIZE(workers); n++) {
@@ -368,7 +352,8 @@ TEST_F_TIMEOUT(vm_stress, access_vs_munmap_delete_close, 1200)
 	       c.accesses, c.served, c.faults, c.mmio);
 	TH_LOG("%lu unmaps, %lu slot deletes, %lu VMs closed", c.unmaps,
 	       c.deletes, c.closes);
-	EXPECT_EQ(NULL, c.err_op) TH_LOG("%s: %s", c.err_op, strerror(-c.err));
+	EXPECT_EQ(NULL, c.fail.op)
+		TH_LOG("%s: %s", c.fail.op, strerror(-c.fail.err));
 	EXPECT_EQ(0UL, c.bad);
 	EXPECT_EQ((unsigned long)UNMAPPER_ROUNDS, c.unmaps);
 	EXPECT_EQ((unsigned long)DELETER_ROUNDS, c.deletes);
