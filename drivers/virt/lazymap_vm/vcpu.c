@@ -77,7 +77,7 @@ static int lazymap_vm_copy_io(struct lazymap_vm *vm, u64 gfn, u64 pfn,
 
 /*
  * Under mmu_lock: copy from @gpa on, as long as the stage-2 entries are
- * there, give @need and map RAM, a whole entry per lookup.
+ * there, grant @need and map RAM, a whole entry per lookup.
  * Return: the bytes copied.
  */
 static u64 lazymap_vm_copy_mapped(struct lazymap_vm *vm, u64 gpa, void *buf,
