@@ -158,6 +158,9 @@ unreferenced object 0xffff888003e6c000 (size 64):
 UBSAN: shift-out-of-bounds in drivers/virt/lazymap/vma.c:40:10
 INFO: task init:1 blocked for more than 120 seconds.
 Huh VM_FAULT_OOM leaked out to the #PF handler. Retrying PF
+lazymap_fuzz invoked oom-killer: gfp_mask=0x140cca(GFP_HIGHUSER_MOVABLE|__GFP_COMP), order=0, oom_score_adj=0
+Out of memory: Killed process 97 (lazymap_fuzz) total-vm:1120kB, anon-rss:4kB, file-rss:0kB
+Memory cgroup out of memory: Killed process 98 (vm_access) total-vm:1120kB, anon-rss:4kB, file-rss:0kB
 mm/mremap.c:41: bad pud 00000000a1b2c3d4(8000000fe0000ee7)
 Kernel panic - not syncing: Attempted to kill init!
 EOF2
