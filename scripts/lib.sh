@@ -26,7 +26,11 @@ tap_count() {
 	}
 	/LAZYMAP-END / {
 		split($3, rc, "=")
-		if (rc[2] + 0 != 0 && nf[$2] == 0) { f++; printf "%s: exit status %s\n", $2, rc[2] > "/dev/stderr" }
+		if (rc[2] + 0 != 0 && nf[$2] == 0) {
+			f++
+			why = rc[2] > 128 ? sprintf(" (killed by signal %d)", rc[2] - 128) : ""
+			printf "%s: exit status %s%s\n", $2, rc[2], why > "/dev/stderr"
+		}
 		if (!tot[$2] && rc[2] + 0 == 0) { f++; printf "%s: no totals\n", $2 > "/dev/stderr" }
 		ended[$2] = 1; name = ""
 	}

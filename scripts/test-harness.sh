@@ -38,6 +38,8 @@ LAZYMAP-BEGIN c
 LAZYMAP-END c rc=139
 EOF2
 check "non-zero exit without failed case" "2 1 0" "$(tap_count "$T/rc" 2>/dev/null)"
+check "exit status of a signal named" "c: exit status 139 (killed by signal 11)" \
+	"$(tap_count "$T/rc" 2>&1 >/dev/null)"
 
 cat > "$T/fails" <<'EOF2'
 LAZYMAP-BEGIN d
