@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Memory failure on a folio space of the test provider (needs
- * CONFIG_MEMORY_FAILURE and CAP_SYS_ADMIN for MADV_HWPOISON: the QEMU
- * stage).  The poisoned page's folio must be taken back from the
+ * CONFIG_MEMORY_FAILURE and CAP_SYS_ADMIN for MADV_HWPOISON: the two QEMU
+ * stages).  The poisoned page's folio must be taken back from the
  * listeners and out of the page cache, so that memory_failure() reports
  * it recovered (madvise() returns 0, not EBUSY as when the space's
  * ->error_remove_folio answered MF_DELAYED, which 6.12 takes for "Failed
