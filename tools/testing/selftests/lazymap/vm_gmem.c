@@ -73,16 +73,6 @@
 #define FALLOC_FL_ZERO_RANGE	0x10
 #endif
 
-static long zero_check(const uint8_t *p, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (p[i])
-			return i;
-	return -1;
-}
-
 FIXTURE(gmem) {
 	int dev_fd;
 	int vm_fd;
@@ -313,7 +303,7 @@ TEST_F(gmem, host_mmap)
 	p = mmap(NULL, GMEM_SIZE + 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED,
 		 fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
-	EXPECT_EQ(-1, zero_check(p, GMEM_SIZE));
+	EXPECT_EQ(-1, first_mismatch(p, GMEM_SIZE, 0));
 	lmvm_pat_fill(p, GMEM_SIZE, 0, 1);
 	EXPECT_EQ(-1, lmvm_pat_check(p, GMEM_SIZE, 0, 1));
 	EXPECT_EQ(-1, read_byte(p + GMEM_SIZE, &v));
@@ -321,7 +311,7 @@ TEST_F(gmem, host_mmap)
 	/* Punch: the next access gets a zero page. */
 	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
 			       4 * PG, 2 * PG));
-	EXPECT_EQ(-1, zero_check(p + 4 * PG, 2 * PG));
+	EXPECT_EQ(-1, first_mismatch(p + 4 * PG, 2 * PG, 0));
 	EXPECT_EQ(-1, lmvm_pat_check(p, 4 * PG, 0, 1));
 	EXPECT_EQ(-1, lmvm_pat_check(p + 6 * PG, GMEM_SIZE - 6 * PG, 6 * PG, 1));
 	munmap(p, GMEM_SIZE + 2 * PG);
@@ -523,8 +513,8 @@ TEST_F(gmem, share)
 	EXPECT_EQ(st0.s2_pages - 4, st1.s2_pages);
 	EXPECT_EQ(st0.s2_invalidated + 4, st1.s2_invalidated);
 	ASSERT_EQ(0, lmvm_read(self->vcpu_fd, GPA, len, self->buf, &exit));
-	EXPECT_EQ(-1, zero_check(self->buf, 4 * PG));
-	EXPECT_EQ(-1, zero_check(p, 4 * PG));
+	EXPECT_EQ(-1, first_mismatch(self->buf, 4 * PG, 0));
+	EXPECT_EQ(-1, first_mismatch(p, 4 * PG, 0));
 	EXPECT_EQ(-1, lmvm_pat_check(self->buf + 4 * PG, len - 4 * PG, 4 * PG, 2));
 	/* A zap of the host side only (munmap) leaves the guest's entries. */
 	munmap(p, GMEM_SIZE);
@@ -582,7 +572,7 @@ TEST_F(gmem, lend)
 	/* Unmapped: the host reads zeros, never the secret or the image. */
 	ASSERT_EQ(0, lmvm_unmap_mem(self->vm_fd, GPA, fd, 0, len));
 	EXPECT_EQ(0U, host_sigbus_pages(p, len));
-	EXPECT_EQ(-1, zero_check(p, len));
+	EXPECT_EQ(-1, first_mismatch(p, len, 0));
 	EXPECT_EQ(0, lmvm_read(self->vcpu_fd, GPA, PG, self->buf, &exit));
 	EXPECT_EQ(LMVM_EXIT_MMIO, exit.reason);
 	munmap(p, GMEM_SIZE);
@@ -645,7 +635,7 @@ static void check_pages(struct __test_metadata *_metadata,
 			EXPECT_EQ(0, ret);
 			EXPECT_EQ(LMVM_EXIT_MMIO, exit.reason) TH_LOG("page %u", i);
 			EXPECT_EQ(0, read_byte(p + i * PG, &v));
-			EXPECT_EQ(-1, zero_check(p + i * PG, PG))
+			EXPECT_EQ(-1, first_mismatch(p + i * PG, PG, 0))
 				TH_LOG("page %u not zeroed", i);
 		}
 	}
@@ -758,7 +748,7 @@ TEST_F(gmem, slot)
 	ASSERT_EQ(0, lmvm_write(self->vcpu_fd, GPA, 8 * PG, self->buf, &exit));
 	ASSERT_EQ(0, lmvm_delete_region(self->vm_fd, 0));
 	EXPECT_EQ(0U, host_sigbus_pages(p, 8 * PG));
-	EXPECT_EQ(-1, zero_check(p, 8 * PG));
+	EXPECT_EQ(-1, first_mismatch(p, 8 * PG, 0));
 
 	/* Closing the guest_memfd: the slot stays and faults, PRIVATE. */
 	ASSERT_EQ(0, lmvm_set_gmem_region(self->vm_fd, 0, GPA, 8 * PG, fd, 0));
@@ -874,7 +864,7 @@ TEST_F(gmem, hwpoison)
 			       3 * PG, PG));
 	EXPECT_EQ(0, lmvm_read(self->vcpu_fd, GPA + 3 * PG, PG, self->buf,
 			       &exit));
-	EXPECT_EQ(-1, zero_check(self->buf, PG));
+	EXPECT_EQ(-1, first_mismatch(self->buf, PG, 0));
 	munmap(p, GMEM_SIZE);
 	close(fd);
 }
